@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core schema, Alembic migrations, the one-writer database."""

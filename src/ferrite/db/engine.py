@@ -1,0 +1,125 @@
+"""The database: one writer thread, a pool of reader threads, migrations at start.
+
+SQLite allows one writer at a time; funnelling every write through one thread with
+``BEGIN IMMEDIATE`` means writers queue in Python instead of failing with "database is
+locked", while WAL lets readers run beside it. Callers pass plain functions of a
+connection, so the queries themselves stay testable against a temporary database, and
+the event loop never blocks on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+
+from ferrite.errors import FerriteError, StorageError
+
+T = TypeVar("T")
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=0, connect_args={"check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so BEGIN is ours (IMMEDIATE for writes).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Async and sync access to one database with a single writer."""
+
+    def __init__(self, url: str, *, readers: int = 4) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._writer = _sqlite_engine(url, immediate=True, pool_size=1)
+            self._reader = _sqlite_engine(url, immediate=False, pool_size=readers)
+        else:
+            self._writer = create_engine(url, pool_size=1, max_overflow=0)
+            self._reader = create_engine(url, pool_size=readers, max_overflow=0)
+        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
+        self._read_pool = ThreadPoolExecutor(readers, thread_name_prefix="db-reader")
+        self._writer_thread: threading.Thread | None = None
+        self.query_count = 0  # every statement executed, for tests that check the hot path
+        for engine in (self._writer, self._reader):
+            event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args: Any) -> None:
+        self.query_count += 1
+
+    # -- lifecycle ------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self._writer.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self._write_pool.shutdown(wait=True)
+        self._read_pool.shutdown(wait=True)
+        self._writer.dispose()
+        self._reader.dispose()
+
+    # -- running functions of a connection -------------------------------------------
+    def _run(self, engine: Engine, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        try:
+            with engine.begin() as conn:
+                return fn(conn, *args)
+        except FerriteError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc.__class__.__name__}") from exc
+
+    def _run_write(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        return self._run(self._writer, fn, args)
+
+    def _run_read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        return self._run(self._reader, fn, args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in a read transaction on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, self._run_read, fn, args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in a ``BEGIN IMMEDIATE`` transaction on the writer."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._write_pool, self._run_write, fn, args)
+
+    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        return self._read_pool.submit(self._run_read, fn, args).result()
+
+    def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Blocking write from a worker thread or the CLI; still serialised on the writer."""
+        return self._write_pool.submit(self._run_write, fn, args).result()

@@ -1,0 +1,205 @@
+"""The database schema as SQLAlchemy Core tables.
+
+Alembic migrations (``ferrite/db/migrations``) create and evolve these tables; a test
+checks that migrating an empty database to head yields exactly this metadata.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+libraries = Table(
+    "libraries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # movies | shows | mixed
+    Column("created_at", Float, nullable=False),
+    Column("scanned_at", Float),
+)
+
+library_paths = Table(
+    "library_paths",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("path", Text, nullable=False, unique=True),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", ForeignKey("items.id", ondelete="CASCADE"), index=True),
+    Column("kind", String(16), nullable=False),  # movie | show | season | episode
+    Column("title", Text, nullable=False),
+    Column("sort_title", Text, nullable=False),
+    Column("year", Integer),
+    Column("season_number", Integer),
+    Column("episode_number", Integer),
+    Column("episode_end", Integer),  # multi-episode files: S01E01-E02
+    Column("duration_s", Float),
+    Column("added_at", Float, nullable=False),
+    Column("artwork", Text),  # file name under the data directory's artwork folder
+    Index("ix_items_library_kind_added", "library_id", "kind", "added_at"),
+    Index("ix_items_library_kind_sort", "library_id", "kind", "sort_title"),
+)
+
+media_files = Table(
+    "media_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), index=True),
+    Column("path", Text, nullable=False, unique=True),
+    Column("size", Integer, nullable=False),
+    Column("mtime_ns", Integer, nullable=False),
+    # Content identity (size + head/tail hash): survives moves, changes on replacement.
+    Column("fingerprint", String(40), nullable=False, index=True),
+    Column("container", String(32)),
+    Column("duration_s", Float),
+    Column("bitrate", Integer),
+    Column("start_time_s", Float),
+    Column("probe_status", String(16), nullable=False),  # ok | failed
+    Column("probe_error", Text),
+    Column("probed_at", Float, nullable=False),
+)
+
+streams = Table(
+    "streams",
+    metadata,
+    Column("file_id", ForeignKey("media_files.id", ondelete="CASCADE"), primary_key=True),
+    Column("index", Integer, primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("codec", String(32), nullable=False),
+    Column("time_base", String(32), nullable=False),  # "1/90000"
+    Column("profile", String(64)),
+    Column("level", Integer),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("frame_rate", String(32)),  # "24000/1001"
+    Column("bit_depth", Integer),
+    Column("pix_fmt", String(32)),
+    Column("color_primaries", String(32)),
+    Column("color_transfer", String(32)),
+    Column("color_space", String(32)),
+    Column("color_range", String(16)),
+    Column("field_order", String(16)),
+    Column("hdr", String(16), nullable=False, default="none"),
+    Column("language", String(16)),
+    Column("title", Text),
+    Column("channels", Integer),
+    Column("channel_layout", String(64)),
+    Column("sample_rate", Integer),
+    Column("bitrate", Integer),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("is_forced", Boolean, nullable=False, default=False),
+    Column("extradata", LargeBinary),
+    Column("codec_tag", String(16)),
+    Column("start_time_s", Float),
+    Column("duration_s", Float),
+    Column("frame_count", Integer),
+)
+
+keyframes = Table(
+    "keyframes",
+    metadata,
+    Column("file_id", ForeignKey("media_files.id", ondelete="CASCADE"), primary_key=True),
+    Column("stream_index", Integer, nullable=False),
+    Column("time_base", String(32), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("end_pts", Integer, nullable=False),
+    Column("pts", LargeBinary, nullable=False),  # ferrite.media.keyframes.pack_deltas
+    Column("positions", LargeBinary),
+)
+
+subtitle_tracks = Table(
+    "subtitle_tracks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_id", ForeignKey("media_files.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("stream_index", Integer),  # NULL for sidecar files
+    Column("path", Text),  # sidecar file; NULL for embedded
+    Column("codec", String(32), nullable=False),
+    Column("language", String(16)),
+    Column("title", Text),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("is_forced", Boolean, nullable=False, default=False),
+    Column("cues", LargeBinary),  # zlib(JSON [[start_ms, end_ms, text], ...]); NULL for images
+    Column("cue_count", Integer, nullable=False, default=0),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    # Bumped on logout, password change, disable: tokens carry it, a mismatch revokes.
+    Column("token_version", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+)
+# Usernames are unique regardless of case ("Alice" and "alice" are one user).
+Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
+
+user_libraries = Table(
+    "user_libraries",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), primary_key=True),
+)
+
+progress = Table(
+    "progress",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("position_s", Float, nullable=False, default=0.0),
+    Column("played", Boolean, nullable=False, default=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_progress_user_updated", "user_id", "updated_at"),
+)
+
+# FTS5 over titles lives outside the metadata (a virtual table): see migrations and
+# ferrite.library.search. Columns: title, context (show/season names), filename.
+FTS_TABLE = "items_fts"
+
+__all__ = [
+    "FTS_TABLE",
+    "items",
+    "keyframes",
+    "libraries",
+    "library_paths",
+    "media_files",
+    "metadata",
+    "progress",
+    "streams",
+    "subtitle_tracks",
+    "user_libraries",
+    "users",
+]

@@ -1,0 +1,1 @@
+"""Pure media value types and helpers: no I/O, no PyAV."""
