@@ -1,0 +1,76 @@
+"""Shared fixtures: network fails closed beyond loopback; media generated once a session."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import media
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check_address(address: object) -> None:
+    if isinstance(address, tuple) and address:
+        host = str(address[0])
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            if host != "localhost":
+                raise RuntimeError(f"tests may only connect to loopback, not {host!r}") from None
+            return
+        if not ip.is_loopback and not ip.is_unspecified:
+            raise RuntimeError(f"tests may only connect to loopback, not {host}")
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    _check_address(address)
+    return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    _check_address(address)
+    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _network_fails_closed() -> Iterator[None]:
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket.socket, "connect", _guarded_connect)
+    mp.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Read-only directory for clips shared by the whole session (see ``clip``)."""
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def clip(media_root: Path):  # type: ignore[no-untyped-def]
+    """``clip(name, Clip(...), ext)`` -> path, generated once per session and name."""
+    made: dict[str, Path] = {}
+
+    def get(name: str, spec: media.Clip = media.H264_AAC, ext: str = ".mp4") -> Path:
+        key = name + ext
+        if key not in made:
+            made[key] = media.make_clip(media_root / key, spec)
+        return made[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def library_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A full generated movies/shows library (see media.build_library). Treat as read-only;
+    tests that change files copy it first."""
+    root = tmp_path_factory.mktemp("library")
+    media.build_library(root)
+    return root
