@@ -1,0 +1,124 @@
+"""Playback sessions: who is watching what, with which choices, and where they are.
+
+A session is created per play action. It holds identity (user, item, file), the device's
+decision and the renditions it may fetch, the playhead and the player's telemetry. It
+*uses* segments and never owns them (segments are keyed by file fingerprint and
+rendition), so one viewer's seek or stop changes nothing for another.
+
+Sessions live in memory: the hot path (playlists, segments) finds one by id in a dict
+after an HMAC check on its stream token — no database. Idle sessions are reaped by one
+periodic task (never as a side effect of a request). The clock is injected.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Telemetry:
+    """What the player reported (and the server measured) for one session."""
+
+    ttff_ms: float | None = None
+    stalls: int = 0
+    stall_ms: float = 0.0
+    seeks: int = 0
+    seek_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    bytes_sent: int = 0
+    segments_sent: int = 0
+
+
+@dataclass
+class Session:
+    id: str
+    user_id: int
+    item_id: int
+    file_id: int
+    method: str  # direct | remux | transcode
+    reasons: tuple[str, ...]
+    created_at: float
+    expires_at: float
+    last_seen: float
+    position_s: float = 0.0
+    duration_s: float = 0.0
+    last_progress_write: float = float("-inf")
+    progress_dirty: bool = False
+    #: Rendition ids this session may fetch, mapped to what they are (set by the creator).
+    renditions: dict[str, Any] = field(default_factory=dict)
+    #: Anything the streaming layer wants to keep per session (the media context, ...).
+    context: Any = None
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    last_segment: dict[str, int] = field(default_factory=dict)
+
+    def touch(self, now: float) -> None:
+        self.last_seen = now
+
+
+class SessionRegistry:
+    def __init__(self, *, idle_s: float, clock: Clock) -> None:
+        self.idle_s = idle_s
+        self._clock = clock
+        self._sessions: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
+
+    def create(
+        self,
+        *,
+        user_id: int,
+        item_id: int,
+        file_id: int,
+        method: str,
+        reasons: tuple[str, ...],
+        ttl_s: float,
+        duration_s: float,
+        start_s: float = 0.0,
+    ) -> Session:
+        now = self._clock()
+        session = Session(
+            id=secrets.token_urlsafe(12),
+            user_id=user_id,
+            item_id=item_id,
+            file_id=file_id,
+            method=method,
+            reasons=reasons,
+            created_at=now,
+            expires_at=now + ttl_s,
+            last_seen=now,
+            position_s=start_s,
+            duration_s=duration_s,
+        )
+        self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def remove(self, session_id: str) -> Session | None:
+        return self._sessions.pop(session_id, None)
+
+    def idle(self) -> list[Session]:
+        """Sessions without a heartbeat or request for ``idle_s`` (or past expiry)."""
+        now = self._clock()
+        return [
+            s
+            for s in self._sessions.values()
+            if now - s.last_seen > self.idle_s or now > s.expires_at
+        ]
+
+    def active_files(self) -> set[int]:
+        return {s.file_id for s in self._sessions.values()}
+
+    def due_progress(self, session: Session, interval_s: float) -> bool:
+        """Whether the session's position should be written now (throttled)."""
+        return self._clock() - session.last_progress_write >= interval_s
