@@ -221,3 +221,58 @@ def _touch(path: Path) -> Path:
 def _text(path: Path) -> Path:
     _mkparent(path).write_text("this is not a video, just text pretending to be one\n" * 20)
     return path
+
+
+# --- appended by the library tests ----------------------------------------------------
+# HDR signalling that survives into the bitstream: newer ffmpeg takes colour properties
+# from the frames, so -color_trc alone (as in HEVC10_MULTI) leaves the transfer unset;
+# setparams tags the frames themselves.
+def _hdr_params(trc: str) -> tuple[str, ...]:
+    return ("-vf", f"setparams=color_primaries=bt2020:color_trc={trc}:colorspace=bt2020nc")
+
+
+HEVC_HDR10 = Clip(
+    duration=2.0,
+    vcodec="libx265",
+    pix_fmt="yuv420p10le",
+    hdr="hdr10",
+    extra=_hdr_params("smpte2084"),
+)
+HEVC_HLG = Clip(
+    duration=2.0,
+    vcodec="libx265",
+    pix_fmt="yuv420p10le",
+    hdr="hlg",
+    extra=_hdr_params("arib-std-b67"),
+)
+# Dolby Vision as MP4 signals it in the sample entry (dvh1); no RPU data, which is all a
+# prober needs to see.
+HEVC_DV_TAG = Clip(
+    duration=2.0,
+    vcodec="libx265",
+    pix_fmt="yuv420p10le",
+    hdr="hdr10",
+    extra=(*_hdr_params("smpte2084"), "-tag:v", "dvh1"),
+)
+H264_BFRAMES = Clip(bframes=3)
+MOV_TEXT = Clip(duration=4.0, subs=(Sub("mov_text", "fre", "Français", default=True),))
+WEBVTT_ASS_MKV = Clip(subs=(Sub("webvtt", "ger"), Sub("ass", "eng", "Styled")))
+INTERLACED = Clip(duration=2.0, interlaced=True)
+AUDIO_ONLY = Clip(duration=2.0, vcodec=None)
+
+
+# --- appended by the packager tests (tests/hls/test_packager*.py) ---------------------
+# Three 2 s segments each (1 s GOPs); B-frames where the codec has them.
+PKG_H264_BFRAMES = Clip(duration=6.0, bframes=2)
+PKG_MOOV_AT_END = Clip(duration=6.0, faststart=False)
+PKG_HEVC10_AC3 = Clip(
+    duration=6.0,
+    vcodec="libx265",
+    pix_fmt="yuv420p10le",
+    hdr="hdr10",
+    bframes=2,
+    audio=(Audio("ac3", 6, "eng", "Surround"),),
+)
+PKG_TS_OFFSET = Clip(duration=6.0, ts_offset=36000.0, bframes=2)
+PKG_VP9_OPUS = Clip(duration=6.0, vcodec="libvpx-vp9", audio=(Audio("libopus", 2, "jpn"),))
+PKG_LONG = Clip(duration=20.0)
