@@ -276,3 +276,5 @@ PKG_HEVC10_AC3 = Clip(
 PKG_TS_OFFSET = Clip(duration=6.0, ts_offset=36000.0, bframes=2)
 PKG_VP9_OPUS = Clip(duration=6.0, vcodec="libvpx-vp9", audio=(Audio("libopus", 2, "jpn"),))
 PKG_LONG = Clip(duration=20.0)
+PKG_AV1_FLAC = Clip(duration=6.0, vcodec="libsvtav1", audio=(Audio("flac", 2),))
+PKG_H264_EAC3 = Clip(duration=6.0, audio=(Audio("eac3", 6),))
