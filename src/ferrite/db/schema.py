@@ -203,3 +203,35 @@ __all__ = [
     "user_libraries",
     "users",
 ]
+
+# -- torrents (ferrite.torrent) ---------------------------------------------------------
+# One row per torrent the engine manages; libtorrent's resume data (bencoded, with the
+# info dict) lets a restart continue without re-downloading metadata or re-checking.
+torrents = Table(
+    "torrents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("info_hash", String(64), nullable=False, unique=True),  # v1 hex, else v2 hex
+    Column("name", Text, nullable=False),
+    Column("source_kind", String(8), nullable=False),  # magnet | torrent
+    Column("source", LargeBinary, nullable=False),  # magnet URI (UTF-8) or .torrent bytes
+    Column("peers", Text),  # JSON ["ip:port", ...] given explicitly; redialled on restart
+    Column("save_path", Text, nullable=False),
+    Column("added_at", Float, nullable=False),
+    Column("resume_data", LargeBinary),
+)
+
+# Files of a torrent as library entries; filled with NULLs when metadata arrives, the
+# library links them to media_files/items when it turns them into playable items.
+torrent_files = Table(
+    "torrent_files",
+    metadata,
+    Column("torrent_id", ForeignKey("torrents.id", ondelete="CASCADE"), primary_key=True),
+    Column("file_index", Integer, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("media_file_id", ForeignKey("media_files.id", ondelete="SET NULL"), index=True),
+    Column("item_id", ForeignKey("items.id", ondelete="SET NULL"), index=True),
+)
+
+__all__ += ["torrent_files", "torrents"]

@@ -1,0 +1,132 @@
+"""What a user gives us — a magnet link, .torrent bytes, peers — turned into libtorrent
+``add_torrent_params``, and Ferrite's settings turned into a libtorrent settings pack.
+
+Malformed input raises :class:`ferrite.errors.InvalidTorrent` with libtorrent's reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+import libtorrent as lt
+
+from ferrite.config import Settings
+from ferrite.errors import InvalidTorrent
+
+ALERT_MASK = (
+    lt.alert_category.error
+    | lt.alert_category.status
+    | lt.alert_category.storage
+    | lt.alert_category.piece_progress
+)
+#: Generous: a burst of piece alerts (a fast download, a recheck) must not drop alerts.
+#: Dropped ones are still handled (resync), but that costs a full status query.
+ALERT_QUEUE_SIZE = 100_000
+
+MAX_TORRENT_BYTES = 20 * 1024 * 1024
+
+
+def session_settings(
+    settings: Settings,
+    *,
+    listen_hosts: Sequence[str] | None,
+    alert_queue_size: int = ALERT_QUEUE_SIZE,
+) -> lt.settings_pack:
+    """The libtorrent settings pack for Ferrite's ``torrent_*`` settings.
+
+    ``listen_hosts`` restricts listening to those addresses (``("127.0.0.1",)`` keeps the
+    engine off every network); the default listens on all IPv4 and IPv6 addresses. Port
+    0 lets the OS pick one (read it back from ``TorrentEngine.listen_port``).
+    """
+    port = settings.torrent_listen_port
+    hosts = tuple(listen_hosts) if listen_hosts else ("0.0.0.0", "[::]")
+    interfaces = ",".join(
+        f"[{h}]:{port}" if ":" in h and not h.startswith("[") else f"{h}:{port}" for h in hosts
+    )
+    pack: lt.settings_pack = {
+        "listen_interfaces": interfaces,
+        "enable_dht": settings.torrent_dht,
+        "enable_lsd": settings.torrent_lsd,
+        "enable_upnp": settings.torrent_upnp,
+        "enable_natpmp": settings.torrent_upnp,
+        "download_rate_limit": max(0, settings.torrent_download_limit),
+        "upload_rate_limit": max(0, settings.torrent_upload_limit),
+        "connections_limit": max(1, settings.torrent_connections_limit),
+        "alert_mask": int(ALERT_MASK),
+        "alert_queue_size": alert_queue_size,
+        "user_agent": f"Ferrite libtorrent/{lt.__version__}",
+    }
+    if not settings.torrent_dht:
+        pack["dht_bootstrap_nodes"] = ""  # not even a lookup of the bootstrap routers
+    if port:
+        pack["max_retry_port_bind"] = 0  # an explicit port is a promise, not a hint
+    return pack
+
+
+def ip_filter(allowed: Sequence[tuple[str, str]]) -> Any:
+    """A libtorrent IP filter that blocks every peer outside the ``allowed`` ranges."""
+    f = lt.ip_filter()
+    f.add_rule("0.0.0.0", "255.255.255.255", 1)
+    f.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1)
+    for first, last in allowed:
+        f.add_rule(first, last, 0)
+    return f
+
+
+def parse_peers(peers: Sequence[str]) -> list[tuple[str, int]]:
+    """``["host:port", "[v6]:port"]`` -> endpoints; anything else is InvalidTorrent."""
+    out = []
+    for peer in peers:
+        text = peer.strip()
+        host, sep, port_text = text.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        try:
+            if not sep or not host:
+                raise ValueError("missing host or port")
+            port = int(port_text)
+            if not 0 < port < 65536:
+                raise ValueError("port out of range")
+            ipaddress.ip_address(host)  # libtorrent connects to addresses, not names
+        except ValueError as exc:
+            raise InvalidTorrent(f"peer {peer!r} is not an ip:port address ({exc})") from exc
+        out.append((host, port))
+    return out
+
+
+def parse_magnet(uri: str) -> Any:
+    """``add_torrent_params`` of a magnet link (without metadata until peers send it)."""
+    text = uri.strip()
+    if not text.lower().startswith("magnet:?"):
+        raise InvalidTorrent("not a magnet link (it must start with 'magnet:?')")
+    try:
+        return lt.parse_magnet_uri(text)
+    except RuntimeError as exc:
+        raise InvalidTorrent(f"invalid magnet link: {_reason(exc)}") from exc
+
+
+def parse_torrent_file(data: bytes) -> Any:
+    """``add_torrent_params`` of a .torrent file's bytes."""
+    if not data:
+        raise InvalidTorrent("the .torrent file is empty")
+    if len(data) > MAX_TORRENT_BYTES:
+        raise InvalidTorrent(f"the .torrent file is larger than {MAX_TORRENT_BYTES} bytes")
+    try:
+        params = lt.load_torrent_buffer(data)
+    except RuntimeError as exc:
+        raise InvalidTorrent(f"invalid .torrent file: {_reason(exc)}") from exc
+    if params.ti is None or params.ti.num_pieces() == 0:
+        raise InvalidTorrent("invalid .torrent file: it holds no data")
+    return params
+
+
+def info_hash_of(hashes: Any) -> str:
+    """The stable key of a torrent: the v1 hash in hex, or the v2 hash for v2-only ones."""
+    return str(hashes.v1) if hashes.has_v1() else str(hashes.v2)
+
+
+def _reason(exc: RuntimeError) -> str:
+    # libtorrent messages end with "[category:code]"; users need only the words.
+    return str(exc).rsplit(" [", 1)[0]

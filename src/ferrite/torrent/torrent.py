@@ -1,0 +1,285 @@
+"""The engine's record of one torrent: handle, metadata, piece board, scheduler, readers.
+
+Fields are written by the alert thread (status, pieces) and the event loop (async
+waiters); readers in worker threads only use the thread-safe board and scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ferrite.errors import FerriteError
+from ferrite.torrent.board import PieceBoard
+from ferrite.torrent.pieces import (
+    Layout,
+    container_kind,
+    head_tail_pieces,
+    is_video_path,
+    resume_pieces,
+)
+from ferrite.torrent.records import TorrentFile, TorrentStatus
+from ferrite.torrent.scheduler import PieceScheduler
+
+if TYPE_CHECKING:
+    from ferrite.torrent.reader import TorrentFileReader
+
+log = logging.getLogger(__name__)
+
+
+class HandleTarget:
+    """A torrent handle for the scheduler and board that ignores a handle gone stale.
+
+    Between ``remove_torrent`` and the readers noticing, a call on the handle raises
+    "invalid torrent handle"; the torrent is going away, so there is nothing to do.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def _call(self, name: str, *args: int) -> None:
+        try:
+            getattr(self._handle, name)(*args)
+        except RuntimeError as exc:
+            log.debug("torrent handle call %s%r failed: %s", name, args, exc)
+
+    def set_piece_deadline(self, piece: int, ms: int) -> None:
+        self._call("set_piece_deadline", piece, ms)
+
+    def reset_piece_deadline(self, piece: int) -> None:
+        self._call("reset_piece_deadline", piece)
+
+    def piece_priority(self, piece: int, priority: int) -> None:
+        self._call("piece_priority", piece, priority)
+
+    def read_piece(self, piece: int) -> None:
+        self._call("read_piece", piece)
+
+
+class ManagedTorrent:
+    """One torrent of the engine; the :class:`ReaderHost` of its readers."""
+
+    def __init__(
+        self,
+        *,
+        torrent_id: int,
+        info_hash: str,
+        name: str,
+        handle: Any,
+        save_path: str,
+        peers: tuple[str, ...],
+        added_at: float,
+        cache_bytes: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.id = torrent_id
+        self.info_hash = info_hash
+        self.name = name
+        self.handle = handle
+        self.target = HandleTarget(handle)
+        self.save_path = save_path
+        self.peers = peers  # explicit "ip:port" peers, redialled while readers wait
+        self.added_at = added_at
+        self.loop = loop
+        self._cache_bytes = cache_bytes
+        self._meta_lock = threading.Lock()
+        self.layout: Layout = Layout(1, 0)
+        self.files: tuple[TorrentFile, ...] = ()
+        self.board = PieceBoard(0, fetch=self.target.read_piece, cache_bytes=cache_bytes)
+        self.scheduler = PieceScheduler(self.target)
+        self.has_metadata = False
+        self.metadata_event = asyncio.Event()  # set on the loop
+        # status snapshot (alert thread)
+        self.state = "checking_resume_data"
+        self.progress = 0.0
+        self.download_rate = 0
+        self.upload_rate = 0
+        self.num_peers = 0
+        self.num_seeds = 0
+        self.hash_failures = 0
+        self.error: str | None = None
+        self.resume_dirty = False
+        self.failure: Callable[[], FerriteError] | None = None
+        self._readers: weakref.WeakSet[TorrentFileReader] = weakref.WeakSet()
+        self._async_waiters: dict[int | None, list[asyncio.Future[None]]] = {}  # loop only
+
+    # -- metadata --------------------------------------------------------------------
+    def set_metadata(self, ti: Any) -> bool:
+        """Build layout, files, board and preloads from a ``torrent_info``; once only."""
+        with self._meta_lock:
+            if self.has_metadata or ti is None or self.failure is not None:
+                return False
+            layout = Layout(ti.piece_length(), ti.total_size())
+            fs = ti.layout()
+            pad = int(fs.flag_pad_file)
+            files = tuple(
+                TorrentFile(
+                    index=i,
+                    path=fs.file_path(i).replace("\\", "/"),
+                    size=fs.file_size(i),
+                    offset=fs.file_offset(i),
+                    is_video=is_video_path(fs.file_path(i)),
+                )
+                for i in range(fs.num_files())
+                if not int(fs.file_flags(i)) & pad
+            )
+            self.layout = layout
+            self.files = files
+            self.name = ti.name() or self.name
+            self.board = PieceBoard(
+                layout.num_pieces, fetch=self.target.read_piece, cache_bytes=self._cache_bytes
+            )
+            self.has_metadata = True
+        # Fast start: the container headers/indexes of every video first.
+        for f in files:
+            if f.is_video:
+                self.scheduler.preload(head_tail_pieces(layout, f.span, container_kind(f.path)))
+        return True
+
+    def file(self, index: int) -> TorrentFile | None:
+        for f in self.files:
+            if f.index == index:
+                return f
+        return None
+
+    def replace_file(self, index: int, **changes: Any) -> None:
+        self.files = tuple(
+            dataclasses.replace(f, **changes) if f.index == index else f for f in self.files
+        )
+
+    def preload_resume(
+        self, index: int, position_s: float, duration_s: float, bitrate: int | None
+    ) -> list[int]:
+        f = self.file(index)
+        if f is None or not self.has_metadata:
+            return []
+        pieces = list(resume_pieces(self.layout, f.span, position_s, duration_s, bitrate=bitrate))
+        self.scheduler.preload(pieces)
+        return pieces
+
+    # -- piece events ------------------------------------------------------------------
+    def piece_done(self, piece: int) -> None:
+        """Alert thread: a piece passed its hash check."""
+        self.board.mark(piece)
+        self.scheduler.completed(piece)
+        self.resume_dirty = True
+
+    def resync(self, have: list[bool]) -> list[int]:
+        """Alert thread: merge a full piece bitmap (after a check or dropped alerts)."""
+        new = self.board.update(have)
+        for piece in new:
+            self.scheduler.completed(piece)
+        if new:
+            self.resume_dirty = True
+        return new
+
+    def fail(self, error: Callable[[], FerriteError]) -> None:
+        """Loop: the torrent is gone (removed, engine stopped); every waiter, blocked
+        reader or awaiting coroutine, wakes with ``error``."""
+        self.failure = error
+        self.board.fail(error)
+        self.scheduler.close()
+        self.metadata_event.set()  # wait_metadata() re-checks and raises
+        self.wake_async(None)
+
+    # -- ReaderHost --------------------------------------------------------------------
+    def throughput(self) -> float:
+        return float(self.download_rate * 8)
+
+    def peer_count(self) -> int:
+        return self.num_peers
+
+    def confirm_piece(self, piece: int) -> bool:
+        """A last look before a read times out: a piece the board missed (a bug, or
+        alerts lost without notice) is marked instead of failing the read."""
+        try:
+            has = bool(self.handle.have_piece(piece))
+        except RuntimeError:
+            return False
+        if has and piece not in self.board:
+            log.warning("torrent %s: piece %d was verified without an alert", self.id, piece)
+            self.piece_done(piece)
+        return has
+
+    def attach(self, reader: TorrentFileReader) -> None:
+        self._readers.add(reader)
+
+    def detach(self, reader: TorrentFileReader) -> None:
+        self._readers.discard(reader)
+        self._call_on_loop(self.wake_async, None)
+
+    def readers(self) -> list[TorrentFileReader]:
+        return list(self._readers)
+
+    async def wait_piece(
+        self, piece: int, wait_s: float, cancelled: Callable[[], FerriteError | None]
+    ) -> bool:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait_s
+        while True:
+            if piece in self.board:
+                return True
+            if self.failure is not None:
+                raise self.failure()
+            error = cancelled()
+            if error is not None:
+                raise error
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return False
+            future: asyncio.Future[None] = loop.create_future()
+            waiters = self._async_waiters.setdefault(piece, [])
+            waiters.append(future)
+            try:
+                await asyncio.wait_for(future, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                waiters.remove(future)
+                if not waiters and self._async_waiters.get(piece) is waiters:
+                    del self._async_waiters[piece]
+
+    def wake_async(self, piece: int | None) -> None:
+        """Loop: wake async waiters of ``piece`` (``None``: all of them) to recheck."""
+        keys = list(self._async_waiters) if piece is None else [piece]
+        for key in keys:
+            for future in self._async_waiters.get(key, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    def _call_on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop has no waiters
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    # -- status ------------------------------------------------------------------------
+    def status(self) -> TorrentStatus:
+        readers = tuple(sorted((r.state() for r in self.readers()), key=lambda s: s.reader_id))
+        return TorrentStatus(
+            id=self.id,
+            info_hash=self.info_hash,
+            name=self.name,
+            state=self.state,
+            has_metadata=self.has_metadata,
+            progress=self.progress,
+            download_rate=self.download_rate,
+            upload_rate=self.upload_rate,
+            peers=self.num_peers,
+            seeds=self.num_seeds,
+            total_size=self.layout.total_size,
+            piece_length=self.layout.piece_length if self.has_metadata else 0,
+            num_pieces=self.layout.num_pieces,
+            pieces_have=self.board.count,
+            hash_failures=self.hash_failures,
+            piece_reads=self.board.fetches,
+            error=self.error,
+            save_path=self.save_path,
+            added_at=self.added_at,
+            files=self.files,
+            readers=readers,
+        )

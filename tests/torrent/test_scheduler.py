@@ -1,0 +1,115 @@
+"""The per-torrent scheduler against a recording fake handle."""
+
+from __future__ import annotations
+
+from ferrite.torrent.pieces import Deadline
+from ferrite.torrent.scheduler import DEFAULT_PRIORITY, PRELOAD_PRIORITY, PieceScheduler
+
+
+class FakeHandle:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int | None]] = []
+        self.deadlines: dict[int, int] = {}
+        self.priorities: dict[int, int] = {}
+
+    def set_piece_deadline(self, piece: int, ms: int) -> None:
+        self.calls.append(("deadline", piece, ms))
+        self.deadlines[piece] = ms
+        self.priorities[piece] = 7  # what libtorrent does
+
+    def reset_piece_deadline(self, piece: int) -> None:
+        self.calls.append(("reset", piece, None))
+        self.deadlines.pop(piece, None)
+        self.priorities[piece] = 1  # what libtorrent does (src/torrent.cpp)
+
+    def piece_priority(self, piece: int, priority: int) -> None:
+        self.calls.append(("priority", piece, priority))
+        self.priorities[piece] = priority
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make() -> tuple[PieceScheduler, FakeHandle, Clock]:
+    handle, clock = FakeHandle(), Clock()
+    return PieceScheduler(handle, clock=clock), handle, clock
+
+
+def test_two_readers_of_one_piece_cause_one_request_with_the_earlier_deadline() -> None:
+    sched, handle, _ = make()
+    sched.want("a", [Deadline(5, 2000), Deadline(6, 3000)])
+    sched.want("b", [Deadline(5, 0), Deadline(6, 4000)])
+    assert handle.deadlines == {5: 0, 6: 3000}
+    assert [c for c in handle.calls if c[1] == 6] == [("deadline", 6, 3000)]  # not re-sent
+    assert sched.windows() == {"a": (5, 6), "b": (5, 6)}
+
+
+def test_releasing_one_reader_keeps_the_other_readers_pieces() -> None:
+    sched, handle, _ = make()
+    sched.want("a", [Deadline(1, 0), Deadline(2, 500)])
+    sched.want("b", [Deadline(2, 0), Deadline(3, 500)])
+    sched.release("a")
+    assert set(handle.deadlines) == {2, 3}
+    assert handle.priorities[1] == DEFAULT_PRIORITY  # back in line, not left at 1
+    sched.release("b")
+    assert handle.deadlines == {}
+    assert all(p == DEFAULT_PRIORITY for p in handle.priorities.values())
+
+
+def test_a_reader_moving_on_withdraws_pieces_it_no_longer_wants() -> None:
+    sched, handle, clock = make()
+    sched.want("a", [Deadline(p, p * 100) for p in range(10)])
+    clock.now += 5
+    sched.want("a", [Deadline(p, (p - 50) * 100) for p in range(50, 60)])  # seeked
+    assert set(handle.deadlines) == set(range(50, 60))
+    assert all(handle.priorities[p] == DEFAULT_PRIORITY for p in range(10))
+
+
+def test_deadlines_only_move_earlier() -> None:
+    sched, handle, clock = make()
+    sched.want("a", [Deadline(7, 5000)])
+    clock.now += 1  # the piece is now due in 4 s
+    sched.want("a", [Deadline(7, 4000)])  # same due time: nothing sent
+    sched.want("a", [Deadline(7, 9000)])  # later: the earlier deadline stands
+    assert [c for c in handle.calls if c[0] == "deadline"] == [("deadline", 7, 5000)]
+    sched.want("a", [Deadline(7, 0)])  # urgent now
+    assert handle.deadlines[7] == 0
+
+
+def test_preload_priorities_survive_deadline_resets_and_completed_pieces_are_ignored() -> None:
+    sched, handle, _ = make()
+    sched.preload([0, 1, 99])
+    assert handle.priorities == {0: PRELOAD_PRIORITY, 1: PRELOAD_PRIORITY, 99: PRELOAD_PRIORITY}
+    sched.want("a", [Deadline(99, 0)])
+    sched.release("a")
+    assert handle.priorities[99] == PRELOAD_PRIORITY
+    sched.completed(0)
+    calls = len(handle.calls)
+    sched.want("a", [Deadline(0, 0)])  # we have it: no call
+    sched.preload([0])
+    assert len(handle.calls) == calls
+
+
+def test_a_completed_piece_leaves_every_wish_without_a_reset_call() -> None:
+    sched, handle, _ = make()
+    sched.want("a", [Deadline(3, 0)])
+    sched.completed(3)  # libtorrent dropped the deadline itself
+    sched.release("a")
+    assert ("reset", 3, None) not in handle.calls
+    assert sched.deadlines() == {}
+
+
+def test_closed_scheduler_never_touches_the_handle_again() -> None:
+    sched, handle, _ = make()
+    sched.want("a", [Deadline(3, 0)])
+    sched.close()
+    calls = len(handle.calls)
+    sched.want("b", [Deadline(4, 0)])
+    sched.release("a")
+    sched.preload([9])
+    assert len(handle.calls) == calls
