@@ -1,0 +1,60 @@
+"""First-run setup, login, logout, and who am I."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from ferrite.api.deps import CurrentUser, ServicesDep
+
+router = APIRouter(tags=["auth"])
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+@router.post("/api/setup", status_code=201)
+async def setup(body: Credentials, svc: ServicesDep) -> JSONResponse:
+    """Create the first admin; only while no user exists (409 afterwards)."""
+    user = await svc.auth.setup(body.username, body.password)
+    return JSONResponse(user.to_api(), status_code=201)
+
+
+@router.post("/api/auth/login")
+async def login(body: Credentials, request: Request, svc: ServicesDep) -> JSONResponse:
+    address = request.client.host if request.client else None
+    result = await svc.auth.login(body.username, body.password, address)
+    return JSONResponse(
+        {
+            "access_token": result.token.token,
+            "token_type": "bearer",
+            "expires_in": result.token.expires_in,
+            "user": result.user.to_api(),
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
+@router.post("/api/auth/logout", status_code=204)
+async def logout(user: CurrentUser, svc: ServicesDep) -> Response:
+    """Revoke every token of the caller (all devices)."""
+    await svc.auth.logout(user.id)
+    return Response(status_code=204)
+
+
+@router.get("/api/auth/me")
+async def me(user: CurrentUser) -> JSONResponse:
+    return JSONResponse(
+        {
+            "id": user.id,
+            "username": user.username,
+            "is_admin": user.is_admin,
+            "disabled": user.disabled,
+            "library_ids": sorted(user.library_ids),
+        }
+    )

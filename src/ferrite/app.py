@@ -1,0 +1,123 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Structure, so a new feature knows where to plug in:
+
+- :class:`~ferrite.services.Services` holds the long-lived parts (settings, database,
+  auth, scans, file locator, clock). The lifespan builds it, stores it on
+  ``app.state.services`` and closes it; routers get it with ``svc: ServicesDep`` and the
+  caller with ``user: CurrentUser`` / ``admin: AdminUser`` (``ferrite.api.deps``).
+- Routers are thin modules under ``ferrite.api``, listed in :data:`ROUTERS`. A new one is
+  an ``APIRouter`` added there (or ``app.include_router`` after ``create_app``); a feature
+  with its own long-lived part registers a start/stop pair with ``on_startup`` below, or
+  keeps it in ``services.extras``.
+- Errors: raise ``FerriteError`` subclasses; ``ferrite.api.errors`` renders the envelope.
+
+Startup opens the database, migrates, loads the token-version table, registers the
+configured library folders and starts their scans *in the background* (the server answers
+at once), then starts the folder watcher. Shutdown cancels and awaits every background
+task, stops the watcher and closes the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import Connection
+from starlette.responses import JSONResponse
+
+from ferrite import __version__
+from ferrite.api import auth, errors, files, items, users
+from ferrite.api import libraries as libraries_api
+from ferrite.auth.passwords import Passwords
+from ferrite.auth.tokens import Clock
+from ferrite.config import Settings
+from ferrite.db.engine import Database
+from ferrite.errors import FerriteError
+from ferrite.library import libraries
+from ferrite.library.naming import guess_library_kind
+from ferrite.library.scanner import Scanner
+from ferrite.services import Services
+
+log = logging.getLogger(__name__)
+
+ROUTERS = (auth.router, users.router, libraries_api.router, items.router, files.router)
+
+#: ``async def hook(app, services)`` run after the core services start / before they stop.
+Hook = Callable[[FastAPI, Services], Awaitable[None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = time.time,
+    passwords: Passwords | None = None,
+    on_startup: tuple[Hook, ...] = (),
+    on_shutdown: tuple[Hook, ...] = (),
+    scanner_factory: Callable[[Database, Settings], Scanner] | None = Scanner,
+) -> FastAPI:
+    """The application for ``settings``.
+
+    ``clock`` (seconds since the epoch) is injected for tests of expiry and rate limits,
+    ``passwords`` lets tests use cheaper hashing, ``scanner_factory`` a different scanner
+    (``None``: no scanning). ``on_startup``/``on_shutdown`` hooks run after the core
+    services start and before they stop.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = await Services.start(
+            settings, clock=clock, passwords=passwords, make_scanner=scanner_factory
+        )
+        app.state.services = svc
+        try:
+            await _start_libraries(svc)
+            await svc.start_watcher()
+            for hook in on_startup:
+                await hook(app, svc)
+            yield
+        finally:
+            for hook in on_shutdown:
+                try:
+                    await hook(app, svc)
+                except Exception:
+                    log.exception("shutdown hook %r failed", hook)
+            await svc.aclose()
+
+    app = FastAPI(title="Ferrite", version=__version__, lifespan=lifespan)
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+async def _start_libraries(svc: Services) -> None:
+    """Make every ``--library`` folder a library (or find the one it belongs to) and scan
+    them in the background; the server answers meanwhile."""
+    for folder in svc.settings.libraries:
+        try:
+            library_id = await svc.db.write(_library_for_folder, folder, svc.clock())
+        except FerriteError as exc:
+            log.warning("library folder %s skipped: %s", folder, exc.message)
+            continue
+        svc.scans.request(library_id)
+
+
+def _library_for_folder(conn: Connection, folder: Path, now: float) -> int:
+    path = folder.expanduser().resolve()
+    owner = libraries.library_for_path(conn, path)
+    if owner is not None:
+        return owner[0]
+    created = libraries.create_library(
+        conn, name=path.name, kind=guess_library_kind(path.name), paths=[path], now=now
+    )
+    return created.id

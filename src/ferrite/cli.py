@@ -1,0 +1,221 @@
+"""``ferrite``: the command line. A thin front end over the library; exit codes live here.
+
+    ferrite serve [--host H] [--port P] [--data-dir D] [--library PATH ...]
+    ferrite user add NAME [--admin] [--password-stdin] [--data-dir D]
+    ferrite scan PATH ... [--data-dir D]
+    ferrite demo [DIR]
+    ferrite bench ...
+
+Exit codes: 0 success, 1 a Ferrite error (message on stderr), 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ferrite import config
+from ferrite.errors import FerriteError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad settings or arguments (exit code 2)."""
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> config.Settings:
+    overrides: dict[str, Any] = {"data_dir": getattr(args, "data_dir", None), **extra}
+    try:
+        return config.load(overrides)
+    except (ValueError, KeyError) as exc:  # e.g. FERRITE_PORT=abc
+        raise UsageError(str(exc)) from exc
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# -- serve ----------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ferrite.app import create_app
+
+    settings = _settings(
+        args,
+        host=args.host,
+        port=args.port,
+        libraries=tuple(args.library) if args.library else None,
+    )
+    _setup_logging(settings.log_level)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        # Open direct-play streams must not hold shutdown hostage.
+        timeout_graceful_shutdown=5,
+    )
+    return EXIT_OK
+
+
+# -- user add ------------------------------------------------------------------------------
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.removesuffix("\n").removesuffix("\r")
+    else:
+        if not sys.stdin.isatty():
+            raise FerriteError("No terminal to ask for a password on; use --password-stdin.")
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise FerriteError("The passwords do not match.")
+    if not password:
+        raise FerriteError("The password is empty.")
+    return password
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from ferrite.auth import users
+    from ferrite.auth.passwords import Passwords
+    from ferrite.db.engine import Database
+
+    settings = _settings(args)
+    users.validate_username(args.name)
+    password = _read_password(args.password_stdin)
+    passwords = Passwords()
+    db = Database(settings.db_url)
+    try:
+        db.migrate()
+        password_hash = passwords.hash_sync(password)
+        record = db.write_sync(
+            lambda conn: users.create_user(
+                conn,
+                username=args.name,
+                password_hash=password_hash,
+                is_admin=args.admin,
+                library_ids=(),
+                now=time.time(),
+            )
+        )
+    finally:
+        passwords.close()
+        db.close()
+    role = "admin" if record.is_admin else "user"
+    print(f"created {role} {record.username!r} (id {record.id})")
+    return EXIT_OK
+
+
+# -- scan ----------------------------------------------------------------------------------
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Add/rescan libraries; exit 1 if a library folder could not be read."""
+    from ferrite.db.engine import Database
+    from ferrite.library.scanner import scan_cli
+
+    settings = _settings(args)
+    _setup_logging("warning")
+    db = Database(settings.db_url)
+    try:
+        db.migrate()
+        report = scan_cli(db, settings, [Path(p) for p in args.paths])
+    finally:
+        db.close()
+    return EXIT_ERROR if report.errors else EXIT_OK
+
+
+# -- left to their owners -------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    raise NotImplementedError("ferrite demo")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    raise NotImplementedError("ferrite bench")
+
+
+# -- parsing ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ferrite", description="Ferrite: a self-hosted media streaming server."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            help="data directory (default ./ferrite-data or FERRITE_DATA_DIR)",
+        )
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8420)")
+    data_dir(serve)
+    serve.add_argument(
+        "--library",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="a folder to add as a library and scan (repeatable)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", help="create a user")
+    add.add_argument("name", help="username")
+    add.add_argument("--admin", action="store_true", help="make the user an admin")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    data_dir(add)
+    add.set_defaults(func=cmd_user_add)
+
+    scan = sub.add_parser("scan", help="add/rescan library folders, then exit")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    data_dir(scan)
+    scan.set_defaults(func=cmd_scan)
+
+    demo = sub.add_parser("demo", help="generate a small sample library")
+    demo.add_argument("dir", nargs="?", type=Path, metavar="DIR")
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="synthetic playback benchmark")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except FerriteError as exc:
+        print(f"ferrite: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except UsageError as exc:
+        print(f"ferrite: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
