@@ -20,6 +20,7 @@ task, stops the watcher and closes the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,22 +31,37 @@ from fastapi import FastAPI
 from sqlalchemy import Connection
 from starlette.responses import JSONResponse
 
-from ferrite import __version__
-from ferrite.api import auth, errors, files, items, users
+from ferrite import __version__, demo, metrics
+from ferrite.api import auth, errors, files, items, playback, users
 from ferrite.api import libraries as libraries_api
+from ferrite.api import metrics as metrics_api
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.tokens import Clock
+from ferrite.cache import ByteCache
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.errors import FerriteError
+from ferrite.hls.service import HlsService
 from ferrite.library import libraries
 from ferrite.library.naming import guess_library_kind
 from ferrite.library.scanner import Scanner
+from ferrite.playback.service import PlaybackService
 from ferrite.services import Services
+from ferrite.transcode.runs import RunManager
+from ferrite.transcode.video import RunTranscoder
+from ferrite.web.routes import mount_web
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth.router, users.router, libraries_api.router, items.router, files.router)
+ROUTERS = (
+    auth.router,
+    users.router,
+    libraries_api.router,
+    items.router,
+    files.router,
+    playback.router,
+    metrics_api.router,
+)
 
 #: ``async def hook(app, services)`` run after the core services start / before they stop.
 Hook = Callable[[FastAPI, Services], Awaitable[None]]
@@ -76,6 +92,8 @@ def create_app(
         app.state.services = svc
         try:
             await _start_libraries(svc)
+            await _start_playback(svc)
+            await _start_demo(svc)
             await svc.start_watcher()
             for hook in on_startup:
                 await hook(app, svc)
@@ -86,6 +104,7 @@ def create_app(
                     await hook(app, svc)
                 except Exception:
                     log.exception("shutdown hook %r failed", hook)
+            await _stop_playback(svc)
             await svc.aclose()
 
     app = FastAPI(title="Ferrite", version=__version__, lifespan=lifespan)
@@ -97,6 +116,7 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router)
+    mount_web(app)  # last: its page fallback must not shadow any API route
     return app
 
 
@@ -121,3 +141,60 @@ def _library_for_folder(conn: Connection, folder: Path, now: float) -> int:
         conn, name=path.name, kind=guess_library_kind(path.name), paths=[path], now=now
     )
     return created.id
+
+
+async def _start_playback(svc: Services) -> None:
+    """The streaming stack: one cache, one packager, one transcode run manager, shared by
+    every session (``svc.extras["playback"]``)."""
+    settings = svc.settings
+    runs = RunManager(settings)
+    hls = HlsService(
+        cache=ByteCache(
+            settings.cache_bytes, on_evict=lambda _k, _n: metrics.CACHE_EVICTIONS.inc()
+        ),
+        transcoder=RunTranscoder(settings, runs),
+        prefetch=settings.prefetch_segments,
+    )
+    pb = PlaybackService(settings, svc.db, hls, clock=svc.clock, on_stop=runs.forget)
+    pb.start()
+    svc.extras["playback"] = pb
+    svc.extras["runs"] = runs
+
+
+async def _stop_playback(svc: Services) -> None:
+    pb = svc.extras.pop("playback", None)
+    if pb is not None:
+        await pb.aclose()
+    runs = svc.extras.pop("runs", None)
+    if runs is not None:
+        await runs.aclose()
+
+
+async def _start_demo(svc: Services) -> None:
+    """First run with nothing configured: generate the demo library in the background
+    (the server answers meanwhile) and scan it as its clips appear."""
+    settings = svc.settings
+    if not settings.demo or settings.libraries:
+        return
+    if await svc.db.read(lambda c: bool(libraries.list_libraries(c))):
+        return
+    root = settings.data_dir / "demo"
+
+    async def generate() -> None:
+        folders = await asyncio.to_thread(demo.generate, root)
+        for folder, kind in zip(folders, ("movies", "shows"), strict=True):
+            library_id = await svc.db.write(_demo_library, folder, kind, svc.clock())
+            svc.scans.request(library_id)
+        svc.libraries_changed()
+
+    log.info("no library configured: generating the demo library in %s", root)
+    svc.tasks.spawn(generate(), name="demo-library")
+
+
+def _demo_library(conn: Connection, folder: Path, kind: str, now: float) -> int:
+    owner = libraries.library_for_path(conn, folder)
+    if owner is not None:
+        return owner[0]
+    return libraries.create_library(
+        conn, name=f"Demo {folder.name}", kind=kind, paths=[folder], now=now
+    ).id

@@ -41,32 +41,69 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", Path, Path("ferrite-data"), "Directory for the database, secrets, caches and torrents."),
+    Setting(
+        "data_dir",
+        Path,
+        Path("ferrite-data"),
+        "Directory for the database, secrets, caches and torrents.",
+    ),
     Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
     Setting("port", int, 8420, "Port the HTTP server listens on."),
-    Setting("libraries", _paths, (), "Folders to add as libraries at start (os.pathsep-separated)."),
-    Setting("demo", _bool, True, "Generate and serve a demo library when no library is configured."),
+    Setting(
+        "libraries", _paths, (), "Folders to add as libraries at start (os.pathsep-separated)."
+    ),
+    Setting(
+        "demo", _bool, True, "Generate and serve a demo library when no library is configured."
+    ),
     Setting("database_url", str, "", "SQLAlchemy URL; empty means SQLite in the data directory."),
     Setting("watch", _bool, True, "Watch library folders and rescan changed paths while serving."),
-    Setting("watch_debounce_ms", int, 1500, "Quiet time before a batch of file changes is scanned."),
+    Setting(
+        "watch_debounce_ms", int, 1500, "Quiet time before a batch of file changes is scanned."
+    ),
     Setting("scan_workers", int, 2, "Threads probing files during a scan."),
     Setting("segment_target_s", float, 2.0, "Target HLS segment duration in seconds."),
     Setting("max_segment_s", float, 10.0, "Longest GOP that still gets keyframe-aligned segments."),
     Setting("cache_bytes", int, 512 * 1024 * 1024, "Byte budget of the segment/playlist cache."),
     Setting("prefetch_segments", int, 2, "Segments generated ahead of an active viewer."),
-    Setting("ffmpeg_path", str, "", "ffmpeg binary; empty means the one in the imageio-ffmpeg wheel."),
-    Setting("hwaccel", str, "none", "Hardware encoder: none, nvenc, qsv or vaapi (falls back to software)."),
+    Setting(
+        "ffmpeg_path", str, "", "ffmpeg binary; empty means the one in the imageio-ffmpeg wheel."
+    ),
+    Setting(
+        "hwaccel",
+        str,
+        "none",
+        "Hardware encoder: none, nvenc, qsv or vaapi (falls back to software).",
+    ),
     Setting("vaapi_device", str, "/dev/dri/renderD128", "VAAPI render node."),
     Setting("transcode_slots", int, _default_slots(), "Concurrent ffmpeg transcodes."),
-    Setting("transcode_queue_timeout_s", float, 20.0, "How long a request waits for a transcode slot before 503."),
-    Setting("transcode_idle_s", float, 30.0, "A transcode run nobody reads for this long is stopped."),
+    Setting(
+        "transcode_queue_timeout_s",
+        float,
+        20.0,
+        "How long a request waits for a transcode slot before 503.",
+    ),
+    Setting(
+        "transcode_idle_s", float, 30.0, "A transcode run nobody reads for this long is stopped."
+    ),
     Setting("transcode_ahead_s", float, 60.0, "A run this far ahead of every playhead pauses."),
     Setting("x264_preset", str, "veryfast", "x264/x265 preset for software transcodes."),
     Setting("access_token_ttl_s", int, 30 * 24 * 3600, "Lifetime of API access tokens."),
     Setting("stream_token_ttl_s", int, 12 * 3600, "Lifetime of playback stream tokens."),
-    Setting("session_idle_s", float, 120.0, "Playback sessions without a heartbeat for this long are reaped."),
-    Setting("progress_interval_s", float, 10.0, "Minimum time between progress writes of one session."),
-    Setting("played_threshold", float, 0.9, "Fraction of the duration after which an item counts as played."),
+    Setting(
+        "session_idle_s",
+        float,
+        120.0,
+        "Playback sessions without a heartbeat for this long are reaped.",
+    ),
+    Setting(
+        "progress_interval_s", float, 10.0, "Minimum time between progress writes of one session."
+    ),
+    Setting(
+        "played_threshold",
+        float,
+        0.9,
+        "Fraction of the duration after which an item counts as played.",
+    ),
     Setting("login_attempts", int, 10, "Failed logins allowed per user or address per window."),
     Setting("login_window_s", float, 300.0, "Window of the login rate limit."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
@@ -77,7 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("torrent_download_limit", int, 0, "Download rate limit in bytes/s (0 = none)."),
     Setting("torrent_upload_limit", int, 0, "Upload rate limit in bytes/s (0 = none)."),
     Setting("torrent_connections_limit", int, 200, "Maximum peer connections."),
-    Setting("torrent_wait_s", float, 60.0, "How long a read waits for torrent data before it fails."),
+    Setting(
+        "torrent_wait_s", float, 60.0, "How long a read waits for torrent data before it fails."
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

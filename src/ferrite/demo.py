@@ -63,26 +63,76 @@ def generate(root: Path, *, size: str = "1280x720", ffmpeg: str | None = None) -
         log.info("generating demo clip %s", out.name)
         src = f"{clip.source}{':' if '=' in clip.source else '='}size={size}:rate=24"
         cmd = [
-            exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-f", "lavfi", "-i", src,
-            "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
-            "-f", "lavfi", "-i", "sine=frequency=550:sample_rate=48000",
-            "-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", str(clip.seconds),
-            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=English",
-            "-metadata:s:a:1", "language=fre", "-metadata:s:a:1", "title=Français",
-            "-c:a", "aac", "-b:a", "128k",
+            exe,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=48000",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=550:sample_rate=48000",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-t",
+            str(clip.seconds),
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:0",
+            "title=English",
+            "-metadata:s:a:1",
+            "language=fre",
+            "-metadata:s:a:1",
+            "title=Français",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
         ]
         if clip.hevc10:
             cmd += [
-                "-vf", "format=yuv420p10le", "-c:v", "libx265", "-preset", "ultrafast",
-                "-x265-params", "keyint=48:min-keyint=48:scenecut=0:log-level=error",
-                "-tag:v", "hvc1", "-color_primaries", "bt2020", "-color_trc", "smpte2084",
-                "-colorspace", "bt2020nc",
+                "-vf",
+                "format=yuv420p10le",
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-x265-params",
+                "keyint=48:min-keyint=48:scenecut=0:log-level=error",
+                "-tag:v",
+                "hvc1",
+                "-color_primaries",
+                "bt2020",
+                "-color_trc",
+                "smpte2084",
+                "-colorspace",
+                "bt2020nc",
             ]
         else:
             cmd += [
-                "-vf", "format=yuv420p", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-                "-x264-params", "keyint=48:min-keyint=48:scenecut=0",
+                "-vf",
+                "format=yuv420p",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "23",
+                "-x264-params",
+                "keyint=48:min-keyint=48:scenecut=0",
             ]
         if out.suffix == ".mp4":
             cmd += ["-movflags", "+faststart"]
@@ -92,7 +142,9 @@ def generate(root: Path, *, size: str = "1280x720", ffmpeg: str | None = None) -
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             tmp.unlink(missing_ok=True)
             stderr = getattr(exc, "stderr", b"") or b""
-            raise MediaError(f"could not generate demo clip {out.name}: {stderr.decode(errors='replace')[-300:]}") from exc
+            raise MediaError(
+                f"could not generate demo clip {out.name}: {stderr.decode(errors='replace')[-300:]}"
+            ) from exc
         tmp.rename(out)
         if clip.subtitles:
             out.with_suffix(".en.srt").write_text(SUBTITLES, encoding="utf-8")

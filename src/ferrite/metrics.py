@@ -45,7 +45,10 @@ SERVER_TTFF = Histogram(
     buckets=MS_BUCKETS,
 )
 TRANSCODE_QUEUE_WAIT = Histogram(
-    "transcode_queue_wait_ms", "Time waiting for a transcode slot.", ["priority"], buckets=MS_BUCKETS
+    "transcode_queue_wait_ms",
+    "Time waiting for a transcode slot.",
+    ["priority"],
+    buckets=MS_BUCKETS,
 )
 CACHE_HITS = Counter("cache_hits_total", "Segment/playlist cache hits.", ["kind"])
 CACHE_MISSES = Counter("cache_misses_total", "Segment/playlist cache misses.", ["kind"])
@@ -63,6 +66,8 @@ SCAN_DURATION = Histogram(
 )
 SCAN_FAILURES = Counter("scan_failures_total", "Files that failed to probe.")
 HTTP_REQUESTS = Histogram(
-    "http_request_ms", "HTTP request duration by route template.", ["route", "status"],
+    "http_request_ms",
+    "HTTP request duration by route template.",
+    ["route", "status"],
     buckets=MS_BUCKETS,
 )

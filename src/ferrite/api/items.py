@@ -15,6 +15,7 @@ from ferrite.errors import NotFound
 from ferrite.http.files import file_response, media_type_for, open_file
 from ferrite.library import queries
 from ferrite.library.artwork import artwork_dir
+from ferrite.web.routes import ImageUser
 
 router = APIRouter(tags=["items"])
 
@@ -123,8 +124,9 @@ async def put_progress(
 
 @router.get("/api/items/{item_id}/artwork")
 async def get_artwork(
-    item_id: Id, request: Request, user: CurrentUser, svc: ServicesDep
+    item_id: Id, request: Request, user: ImageUser, svc: ServicesDep
 ) -> Response:
+    """The item's poster; ``<img>`` tags authorise with ``?token=`` (an image token)."""
     name = await svc.db.read(lambda c: queries.item_artwork(c, item_id, libraries=user.libraries))
     # The name comes from the scanner, not the request; refuse anything but a plain name.
     if not name or "/" in name or "\\" in name or name.startswith("."):

@@ -44,7 +44,9 @@ library_paths = Table(
     "library_paths",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("path", Text, nullable=False, unique=True),
 )
 
@@ -72,7 +74,9 @@ media_files = Table(
     "media_files",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), index=True),
     Column("path", Text, nullable=False, unique=True),
     Column("size", Integer, nullable=False),

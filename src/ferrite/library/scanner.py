@@ -38,6 +38,7 @@ from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.errors import BadRequest, FerriteError, ProbeError
 from ferrite.library import libraries, store
+from ferrite.library.artwork import refresh_artwork
 from ferrite.library.fingerprint import StatSignature, fingerprint, stat_signature
 from ferrite.library.naming import (
     LibraryKind,
@@ -336,6 +337,8 @@ class Scanner:
             done += len(gone)
             if progress:
                 progress(done, total)
+        # Posters: extracted once per file version (a keyframe, scaled down), at scan time.
+        refresh_artwork(self.db, self.settings.data_dir, library_id=library_id, map=self._pool.map)
         if paths is None:
             self.db.write_sync(libraries.mark_scanned, library_id, self._clock())
         report.duration_s = time.perf_counter() - started

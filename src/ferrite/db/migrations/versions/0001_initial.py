@@ -25,14 +25,24 @@ def upgrade() -> None:
     op.create_table(
         "library_paths",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("library_id", sa.Integer, sa.ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "library_id",
+            sa.Integer,
+            sa.ForeignKey("libraries.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("path", sa.Text, nullable=False, unique=True),
     )
     op.create_index("ix_library_paths_library_id", "library_paths", ["library_id"])
     op.create_table(
         "items",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("library_id", sa.Integer, sa.ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "library_id",
+            sa.Integer,
+            sa.ForeignKey("libraries.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("parent_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE")),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("title", sa.Text, nullable=False),
@@ -51,7 +61,12 @@ def upgrade() -> None:
     op.create_table(
         "media_files",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("library_id", sa.Integer, sa.ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "library_id",
+            sa.Integer,
+            sa.ForeignKey("libraries.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE")),
         sa.Column("path", sa.Text, nullable=False, unique=True),
         sa.Column("size", sa.Integer, nullable=False),
@@ -70,7 +85,12 @@ def upgrade() -> None:
     op.create_index("ix_media_files_fingerprint", "media_files", ["fingerprint"])
     op.create_table(
         "streams",
-        sa.Column("file_id", sa.Integer, sa.ForeignKey("media_files.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "file_id",
+            sa.Integer,
+            sa.ForeignKey("media_files.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("index", sa.Integer, primary_key=True),
         sa.Column("type", sa.String(16), nullable=False),
         sa.Column("codec", sa.String(32), nullable=False),
@@ -104,7 +124,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "keyframes",
-        sa.Column("file_id", sa.Integer, sa.ForeignKey("media_files.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "file_id",
+            sa.Integer,
+            sa.ForeignKey("media_files.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("stream_index", sa.Integer, nullable=False),
         sa.Column("time_base", sa.String(32), nullable=False),
         sa.Column("count", sa.Integer, nullable=False),
@@ -115,7 +140,12 @@ def upgrade() -> None:
     op.create_table(
         "subtitle_tracks",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("file_id", sa.Integer, sa.ForeignKey("media_files.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "file_id",
+            sa.Integer,
+            sa.ForeignKey("media_files.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("stream_index", sa.Integer),
         sa.Column("path", sa.Text),
         sa.Column("codec", sa.String(32), nullable=False),
@@ -140,13 +170,24 @@ def upgrade() -> None:
     op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
     op.create_table(
         "user_libraries",
-        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("library_id", sa.Integer, sa.ForeignKey("libraries.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column(
+            "library_id",
+            sa.Integer,
+            sa.ForeignKey("libraries.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
     )
     op.create_table(
         "progress",
-        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column(
+            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("position_s", sa.Float, nullable=False),
         sa.Column("played", sa.Boolean, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
@@ -166,7 +207,15 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE items_fts")
     for table in (
-        "progress", "user_libraries", "users", "subtitle_tracks", "keyframes", "streams",
-        "media_files", "items", "library_paths", "libraries",
+        "progress",
+        "user_libraries",
+        "users",
+        "subtitle_tracks",
+        "keyframes",
+        "streams",
+        "media_files",
+        "items",
+        "library_paths",
+        "libraries",
     ):
         op.drop_table(table)

@@ -1,0 +1,280 @@
+"""Playback routes: create a session, then HLS (or direct play) under its stream token.
+
+URL layout. ``POST /api/playback`` answers with ``/api/playback/{sid}/master.m3u8?token=T``
+(or ``/api/playback/{sid}/file?token=T`` for direct play). The master playlist names its
+renditions as ``t/T/v/720p.m3u8`` — the token sits in the *path*, so every relative URI
+a player resolves below it (media playlists, init and media segments, WebVTT) carries it
+without the playlists having to: media playlists are the same bytes for every viewer.
+
+Every route below the session checks the token with an HMAC bound to the session id and
+finds the session in memory: no database on the hot path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse, Response
+
+from ferrite import metrics
+from ferrite.api.deps import MAX_ID, CurrentUser, ServicesDep
+from ferrite.api.files import serve_item_file
+from ferrite.errors import BadRequest, NotFound, TokenInvalid
+from ferrite.playback.service import PlaybackService
+from ferrite.playback.sessions import Session
+from ferrite.services import Services
+
+router = APIRouter(tags=["playback"])
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+_SEGMENT_TYPES = {"m4s": "video/mp4", "ts": "video/mp2t", "vtt": "text/vtt; charset=utf-8"}
+_SEGMENT_CACHE = {"cache-control": "private, max-age=86400, immutable"}
+_STREAM_AUTH = metrics.AUTH_HOTPATH.labels(kind="stream")
+
+
+class PlaybackBody(BaseModel):
+    item_id: int = Field(ge=1, le=MAX_ID)
+    device: str | dict[str, Any] = "generic-hls"
+    start_s: float | None = Field(default=None, ge=0, le=10**7)
+    audio_stream: int | None = Field(default=None, ge=0, le=10_000)
+    subtitle_stream: int | None = Field(default=None, ge=1, le=MAX_ID)
+    max_bitrate: int | None = Field(default=None, ge=64_000, le=10**10)
+    max_height: int | None = Field(default=None, ge=120, le=10_000)
+    protocol: Literal["hls", "auto"] | None = None
+
+
+def playback(svc: Services) -> PlaybackService:
+    pb: PlaybackService | None = svc.extras.get("playback")
+    if pb is None:
+        raise NotFound("playback is not available on this server")
+    return pb
+
+
+def _session(svc: Services, sid: str, token: str | None) -> Session:
+    """The session behind ``sid`` if ``token`` is its valid stream token (HMAC only)."""
+    started = time.perf_counter()
+    try:
+        if not token:
+            raise TokenInvalid("This playback URL has no stream token.")
+        svc.auth.verify_stream_token(token, sid)
+        return playback(svc).get(sid)
+    finally:
+        _STREAM_AUTH.observe((time.perf_counter() - started) * 1000)
+
+
+@router.post("/api/playback")
+async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDep) -> JSONResponse:
+    pb = playback(svc)
+    start_s = body.start_s
+    if start_s is None:
+        start_s = await svc.db.read(_resume_position, user.id, body.item_id)
+    session, decision = await pb.create(
+        user_id=user.id,
+        libraries=user.libraries,
+        item_id=body.item_id,
+        device=body.device,
+        start_s=start_s,
+        audio_stream=body.audio_stream,
+        subtitle_stream=body.subtitle_stream,
+        max_bitrate=body.max_bitrate,
+        max_height=body.max_height,
+        protocol=body.protocol,
+    )
+    token = svc.auth.sign_stream_token(session.id, session.item_id, user.id, session.expires_at)
+    base = f"/api/playback/{session.id}"
+    out: dict[str, Any] = {
+        "session_id": session.id,
+        "method": decision.method,
+        "reasons": list(decision.reasons),
+        "expires_at": session.expires_at,
+        "start_s": start_s,
+        "duration_s": session.duration_s,
+        "token": token,
+    }
+    if decision.hls:
+        hp = pb.hls_of(session)
+        out["url"] = f"{base}/master.m3u8?token={token}"
+        out["protocol"] = "hls"
+        out["container"] = hp.streams.container
+        out["renditions"] = {
+            "video": [
+                {
+                    "id": v.id,
+                    "width": v.rung.width,
+                    "height": v.rung.height,
+                    "bitrate": v.rung.bitrate,
+                    "copy": v.copy,
+                }
+                for v in hp.streams.video
+            ],
+            "audio": [
+                {
+                    "id": a.id,
+                    "stream_index": a.stream.index,
+                    "name": a.name,
+                    "language": a.stream.language,
+                    "channels": a.rendition.channels,
+                    "codec": a.rendition.codec,
+                    "copy": a.copy,
+                    "default": a.default,
+                }
+                for a in hp.streams.audio
+            ],
+            "subtitles": [
+                {
+                    "id": s.id,
+                    "track_id": s.track_id,
+                    "name": s.name,
+                    "language": s.track.language,
+                    "forced": s.track.forced,
+                }
+                for s in hp.streams.subtitles
+            ],
+        }
+    else:
+        out["url"] = f"{base}/file?token={token}"
+        out["protocol"] = "direct"
+    return JSONResponse(out, status_code=201)
+
+
+def _resume_position(conn: Any, user_id: int, item_id: int) -> float:
+    from sqlalchemy import select
+
+    from ferrite.db.schema import progress
+
+    row = conn.execute(
+        select(progress.c.position_s, progress.c.played).where(
+            progress.c.user_id == user_id, progress.c.item_id == item_id
+        )
+    ).first()
+    if row is None or row.played:
+        return 0.0
+    return float(row.position_s)
+
+
+def _playlist_response(request: Request, data: bytes) -> Response:
+    headers = {"cache-control": "private, max-age=60", "vary": "accept-encoding"}
+    if len(data) > 1024 and "gzip" in request.headers.get("accept-encoding", ""):
+        headers["content-encoding"] = "gzip"
+        data = gzip.compress(data, compresslevel=5, mtime=0)
+    return Response(data, media_type=PLAYLIST_TYPE, headers=headers)
+
+
+@router.get("/api/playback/{sid}/master.m3u8")
+async def master_playlist(
+    sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
+) -> Response:
+    session = _session(svc, sid, token)
+    session.touch(playback(svc).clock())
+    assert token is not None
+    return _playlist_response(request, playback(svc).master(session, token))
+
+
+@router.get("/api/playback/{sid}/t/{token}/master.m3u8")
+async def master_playlist_path(
+    sid: str, token: str, request: Request, svc: ServicesDep
+) -> Response:
+    session = _session(svc, sid, token)
+    return _playlist_response(request, playback(svc).master(session, token))
+
+
+def _kind(kind: str) -> str:
+    if kind not in ("v", "a", "s"):
+        raise NotFound(f"no rendition kind {kind!r}")
+    return kind
+
+
+@router.get("/api/playback/{sid}/t/{token}/{kind}/{rid}.m3u8")
+async def media_playlist(
+    sid: str, token: str, kind: str, rid: str, request: Request, svc: ServicesDep
+) -> Response:
+    session = _session(svc, sid, token)
+    pb = playback(svc)
+    hp = pb.hls_of(session)
+    session.touch(pb.clock())
+    data = await pb.hls.media_playlist(hp.ctx, hp.streams, _kind(kind), rid)
+    return _playlist_response(request, data)
+
+
+@router.get("/api/playback/{sid}/t/{token}/{kind}/{rid}/init.mp4")
+async def init_segment(sid: str, token: str, kind: str, rid: str, svc: ServicesDep) -> Response:
+    session = _session(svc, sid, token)
+    pb = playback(svc)
+    hp = pb.hls_of(session)
+    session.touch(pb.clock())
+    data = await pb.hls.init_segment(hp.ctx, hp.streams, _kind(kind), rid)
+    media_type = "audio/mp4" if kind == "a" else "video/mp4"
+    return Response(data, media_type=media_type, headers=_SEGMENT_CACHE)
+
+
+@router.get("/api/playback/{sid}/t/{token}/{kind}/{rid}/{name}")
+async def media_segment(
+    sid: str, token: str, kind: str, rid: str, name: str, svc: ServicesDep
+) -> Response:
+    session = _session(svc, sid, token)
+    pb = playback(svc)
+    hp = pb.hls_of(session)
+    kind = _kind(kind)
+    stem, _, ext = name.partition(".")
+    expected = "vtt" if kind == "s" else hp.streams.segment_ext
+    if ext != expected:
+        raise NotFound(f"no such segment {name!r} (this rendition serves .{expected})")
+    if not stem.isdigit() or len(stem) > 9:
+        raise BadRequest(f"bad segment index {stem!r}")
+    index = int(stem)
+    if kind == "s":
+        data = await pb.hls.subtitle_segment(hp.ctx, hp.streams, rid, index)
+    else:
+        first = kind not in session.last_segment or abs(session.last_segment[kind] - index) > 1
+        data = await pb.hls.segment(
+            hp.ctx, hp.streams, kind, rid, index, session=session.id, first=first
+        )
+        session.last_segment[kind] = index
+    pb.note_segment(session, kind, index, len(data))
+    media_type = _SEGMENT_TYPES[ext]
+    if kind == "a" and ext == "m4s":
+        media_type = "audio/mp4"
+    return Response(data, media_type=media_type, headers=_SEGMENT_CACHE)
+
+
+@router.api_route("/api/playback/{sid}/file", methods=["GET", "HEAD"])
+async def direct_file(
+    sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
+) -> Response:
+    """Direct play for players that can't send headers: the session's original file."""
+    session = _session(svc, sid, token)
+    session.touch(playback(svc).clock())
+    principal = svc.auth.table.get(session.user_id)
+    if principal is None or principal.disabled:
+        raise TokenInvalid("The user of this playback session no longer exists or is disabled.")
+    return await serve_item_file(request, svc, principal, session.item_id)
+
+
+@router.post("/api/playback/{sid}/events")
+async def playback_events(
+    sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
+) -> Response:
+    session = _session(svc, sid, token)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("the event body must be JSON") from None
+    events = body if isinstance(body, list) else [body]
+    if not all(isinstance(e, dict) for e in events) or len(events) > 100:
+        raise BadRequest("an event is a JSON object with a 'type' (or a list of up to 100)")
+    for event in events:
+        await playback(svc).event(session, event)
+    return Response(status_code=204)
+
+
+@router.delete("/api/playback/{sid}")
+async def stop_playback(
+    sid: str, svc: ServicesDep, token: Annotated[str | None, Query()] = None
+) -> Response:
+    session = _session(svc, sid, token)
+    await playback(svc).stop(session, reason="stopped")
+    return Response(status_code=204)

@@ -1,0 +1,352 @@
+"""Serving HLS: playlists, init segments and media segments, through one shared cache.
+
+This is the I/O side of the design's data flow. A request names a file's
+:class:`MediaContext` (loaded once when a session starts), a rendition and an index; the
+bytes come from the cache, or from the one producer already making them, or are made
+now — stream copy by the packager in a worker thread, transcoded video by a transcode run
+(whose MPEG-TS output is re-packaged by the same packager, so every rendition has the same
+timeline and the same fMP4 boxes). Cache keys hold the file's fingerprint, the plan and
+the rendition's spec, never a session: two viewers of one title share every byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from typing import Protocol, TypeVar
+
+from ferrite import metrics
+from ferrite.cache import ByteCache
+from ferrite.errors import FerriteError, NotFound
+from ferrite.hls.aacenc import AacTranscode
+from ferrite.hls.packager import Packager
+from ferrite.hls.plan import SegmentPlan
+from ferrite.hls.playlist import render_media_playlist
+from ferrite.hls.pool import SourceFile
+from ferrite.hls.renditions import AudioTrack, StreamSet, TextTrack, VideoRendition
+from ferrite.hls.timeline import mpegts_timestamp_map, span, timeline_offset
+from ferrite.hls.webvtt import CueIndex, render_segment
+from ferrite.media.info import MediaInfo, SubtitleTrack
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class MediaContext:
+    """Everything about one scanned file that playback needs, loaded once per file."""
+
+    file_id: int
+    source: SourceFile
+    fingerprint: str
+    info: MediaInfo
+    plan: SegmentPlan
+    #: subtitle track id -> cues indexed for range lookup (text tracks only)
+    cues: dict[int, CueIndex] = field(default_factory=dict)
+    #: (subtitle track id, track) of every subtitle track, embedded and sidecar
+    subtitle_tracks: tuple[tuple[int, SubtitleTrack], ...] = ()
+
+    @cached_property
+    def offset(self) -> int:
+        return timeline_offset(self.info.start_time_s)
+
+    @cached_property
+    def starts(self) -> list[Fraction]:
+        """Segment start times on the source timeline, as exact fractions."""
+        tb = self.plan.time_base
+        return [Fraction(b) * tb for b in self.plan.boundaries[:-1]]
+
+    def span(self, index: int):  # type: ignore[no-untyped-def]
+        return span(self.starts, index)
+
+
+class VideoTranscoder(Protocol):
+    """What the HLS layer needs from transcode runs: MPEG-TS bytes of segment ``index``
+    of a transcoded video rendition, on the source timeline."""
+
+    async def video_segment(
+        self,
+        ctx: MediaContext,
+        rendition: VideoRendition,
+        index: int,
+        *,
+        session: str,
+        priority: int,
+    ) -> bytes: ...
+
+
+Rendition = VideoRendition | AudioTrack
+
+
+class HlsService:
+    def __init__(
+        self,
+        *,
+        cache: ByteCache,
+        packager: Packager | None = None,
+        transcoder: VideoTranscoder | None = None,
+        workers: int = 4,
+        prefetch: int = 2,
+    ) -> None:
+        self.cache = cache
+        self.packager = packager or Packager()
+        self.transcoder = transcoder
+        self.prefetch_count = prefetch
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="packager")
+        self.produced: dict[str, int] = {}  # segments produced per mode (tests, metrics)
+
+    async def aclose(self) -> None:
+        await self.cache.aclose()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.packager.close()
+
+    async def _in_thread(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    # --- playlists --------------------------------------------------------------------
+    async def media_playlist(
+        self, ctx: MediaContext, streams: StreamSet, kind: str, rid: str
+    ) -> bytes:
+        """The VOD media playlist of one rendition: identical for every viewer of the file,
+        rendered once and kept in the cache as bytes."""
+        ext = streams.segment_ext
+        if kind == "s":
+            key: Hashable = ("pl", ctx.fingerprint, ctx.plan.key, "s", rid)
+
+            def render() -> bytes:
+                return render_media_playlist(
+                    ctx.plan.durations(), lambda n: f"{rid}/{n}.vtt"
+                ).encode()
+        else:
+            self._rendition(streams, kind, rid)
+            fmp4 = streams.container == "fmp4"
+            key = ("pl", ctx.fingerprint, ctx.plan.key, kind, rid, ext)
+
+            def render() -> bytes:
+                return render_media_playlist(
+                    ctx.plan.durations(),
+                    lambda n: f"{rid}/{n}.{ext}",
+                    map_uri=f"{rid}/init.mp4" if fmp4 else None,
+                ).encode()
+
+        async def produce() -> bytes:
+            return render()
+
+        data, how = await self.cache.get_or_create(key, produce)
+        self._count_cache("playlist", how)
+        return data
+
+    # --- segments ---------------------------------------------------------------------
+    def _rendition(self, streams: StreamSet, kind: str, rid: str) -> Rendition:
+        found: Rendition | None
+        if kind == "v":
+            found = streams.video_by_id(rid)
+        elif kind == "a":
+            found = streams.audio_by_id(rid)
+        else:
+            found = None
+        if found is None:
+            raise NotFound(f"no rendition {kind}/{rid} in this playback")
+        return found
+
+    def _check_index(self, ctx: MediaContext, index: int) -> None:
+        if not 0 <= index < len(ctx.plan):
+            raise NotFound(f"segment {index} does not exist (the plan has {len(ctx.plan)})")
+
+    async def init_segment(
+        self, ctx: MediaContext, streams: StreamSet, kind: str, rid: str
+    ) -> bytes:
+        if streams.container != "fmp4":
+            raise NotFound("MPEG-TS renditions have no init segment")
+        rendition = self._rendition(streams, kind, rid)
+        key = ("init", ctx.fingerprint, rendition.spec)
+
+        async def produce() -> bytes:
+            if isinstance(rendition, VideoRendition) and not rendition.copy:
+                # A transcoded rendition's init comes from its own encoder output: package
+                # segment 0's sample entry (identical for every run: same encoder settings).
+                ts = await self._transcoded(ctx, rendition, 0, session="init", priority=0)
+                return await self._in_thread(self._init_from_ts, ts)
+            stream_index, transcode = _source_of(rendition)
+            return await self._in_thread(
+                self.packager.init_segment, ctx.source, stream_index, transcode=transcode
+            )
+
+        data, how = await self.cache.get_or_create(key, produce)
+        self._count_cache("init", how)
+        return data
+
+    async def segment(
+        self,
+        ctx: MediaContext,
+        streams: StreamSet,
+        kind: str,
+        rid: str,
+        index: int,
+        *,
+        session: str = "",
+        first: bool = False,
+    ) -> bytes:
+        """Media segment ``index`` of a rendition (fMP4 fragment or MPEG-TS)."""
+        self._check_index(ctx, index)
+        rendition = self._rendition(streams, kind, rid)
+        mode = "copy" if rendition.copy else "transcode"
+        started = time.perf_counter()
+        data, how = await self.cache.get_or_create(
+            self._segment_key(ctx, streams, rendition, index),
+            lambda: self._produce(ctx, streams, rendition, index, session, 0 if first else 1),
+        )
+        wait_ms = (time.perf_counter() - started) * 1000
+        metrics.SEGMENT_WAIT.labels(mode, how).observe(wait_ms)
+        self._count_cache("segment", how)
+        for ahead in range(index + 1, min(index + 1 + self.prefetch_count, len(ctx.plan))):
+            if rendition.copy:  # transcode runs already work ahead on their own
+                key = self._segment_key(ctx, streams, rendition, ahead)
+                self.cache.prefetch(
+                    key,
+                    lambda n=ahead: self._produce(ctx, streams, rendition, n, session, 2),
+                )
+        return data
+
+    def _segment_key(
+        self, ctx: MediaContext, streams: StreamSet, rendition: Rendition, index: int
+    ) -> Hashable:
+        return ("seg", ctx.fingerprint, ctx.plan.key, streams.container, rendition.spec, index)
+
+    async def _produce(
+        self,
+        ctx: MediaContext,
+        streams: StreamSet,
+        rendition: Rendition,
+        index: int,
+        session: str,
+        priority: int,
+    ) -> bytes:
+        mode = "copy" if rendition.copy else "transcode"
+        started = time.perf_counter()
+        sp = ctx.span(index)
+        ts = streams.container == "ts"
+        if isinstance(rendition, VideoRendition) and not rendition.copy:
+            raw = await self._transcoded(ctx, rendition, index, session=session, priority=priority)
+            data = await self._in_thread(self._repackage, ctx, raw, index, ts)
+        elif isinstance(rendition, VideoRendition):
+            if ts:
+                data = await self._in_thread(
+                    lambda: self.packager.ts_segment(
+                        ctx.source,
+                        sp,
+                        offset=ctx.offset,
+                        video_index=rendition.stream.index,
+                        audio_index=None,
+                    )
+                )
+            else:
+                data = await self._in_thread(
+                    lambda: self.packager.media_segment(
+                        ctx.source, rendition.stream.index, sp, offset=ctx.offset
+                    )
+                )
+        else:
+            stream_index, transcode = _source_of(rendition)
+            if ts:
+                data = await self._in_thread(
+                    lambda: self.packager.ts_segment(
+                        ctx.source,
+                        sp,
+                        offset=ctx.offset,
+                        video_index=None,
+                        audio_index=stream_index,
+                        audio_transcode=transcode,
+                    )
+                )
+            else:
+                data = await self._in_thread(
+                    lambda: self.packager.media_segment(
+                        ctx.source, stream_index, sp, offset=ctx.offset, transcode=transcode
+                    )
+                )
+        elapsed = (time.perf_counter() - started) * 1000
+        metrics.SEGMENT_GENERATION.labels(mode).observe(elapsed)
+        self.produced[mode] = self.produced.get(mode, 0) + 1
+        return data
+
+    async def _transcoded(
+        self,
+        ctx: MediaContext,
+        rendition: VideoRendition,
+        index: int,
+        *,
+        session: str,
+        priority: int,
+    ) -> bytes:
+        if self.transcoder is None:
+            raise FerriteError("transcoding is not available on this server")
+        return await self.transcoder.video_segment(
+            ctx, rendition, index, session=session, priority=priority
+        )
+
+    def _repackage(self, ctx: MediaContext, raw: bytes, index: int, ts: bool) -> bytes:
+        """Put a transcode run's MPEG-TS segment into the delivery format, with the same
+        timeline offset and boxes as the copy rendition."""
+        return self.packager.repackage_ts(raw, ctx.span(index), offset=ctx.offset, ts=ts)
+
+    def _init_from_ts(self, raw: bytes) -> bytes:
+        return self.packager.init_from_ts(raw)
+
+    # --- subtitles --------------------------------------------------------------------
+    async def subtitle_segment(
+        self, ctx: MediaContext, streams: StreamSet, rid: str, index: int
+    ) -> bytes:
+        self._check_index(ctx, index)
+        track: TextTrack | None = streams.subtitle_by_id(rid)
+        if track is None or track.track_id not in ctx.cues:
+            raise NotFound(f"no subtitle rendition {rid} in this playback")
+        key = ("vtt", ctx.fingerprint, ctx.plan.key, track.track_id, streams.container, index)
+
+        async def produce() -> bytes:
+            # Cues are in ms from the media's start; playlist time 0 is the plan's start.
+            # The timestamp map ties cue time 0 to the media time of playlist time 0 (the
+            # packaged timeline: source + offset), for TS and fMP4 alike.
+            origin = ctx.plan.start_s - ctx.info.start_time_s
+            plan_start = Fraction(ctx.plan.boundaries[0]) * ctx.plan.time_base
+            mpegts = mpegts_timestamp_map(ctx.offset, plan_start)
+            text = render_segment(
+                ctx.cues[track.track_id],
+                ctx.plan.position(index),
+                ctx.plan.end_position(index),
+                origin_s=origin,
+                mpegts_offset=mpegts,
+            )
+            return text.encode()
+
+        data, how = await self.cache.get_or_create(key, produce)
+        self._count_cache("subtitle", how)
+        return data
+
+    @staticmethod
+    def _count_cache(kind: str, how: str) -> None:
+        if how == "hit":
+            metrics.CACHE_HITS.labels(kind).inc()
+        elif how == "miss":
+            metrics.CACHE_MISSES.labels(kind).inc()
+        else:
+            metrics.CACHE_INFLIGHT_WAITS.labels(kind).inc()
+
+
+def _source_of(rendition: Rendition) -> tuple[int, AacTranscode | None]:
+    if isinstance(rendition, VideoRendition):
+        return rendition.stream.index, None
+    r = rendition.rendition
+    return rendition.stream.index, None if r.copy else AacTranscode(r.channels, r.bitrate or None)
+
+
+async def gather_first(*aws: Awaitable[T]) -> list[T]:  # pragma: no cover - small helper
+    return list(await asyncio.gather(*aws))

@@ -1,0 +1,348 @@
+"""Playback: turning "user U plays item I on device D" into a session and its URLs.
+
+Creating a session is the one slow step (a few database reads, the decision, the
+renditions); everything after it — playlists, segments, heartbeats — finds the session in
+memory by id and checks its stream token with an HMAC. A file's :class:`MediaContext`
+(probe facts, segment plan, subtitle cues) is loaded once and shared by all its sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ferrite import metrics
+from ferrite.config import Settings
+from ferrite.db.engine import Database
+from ferrite.db.schema import media_files
+from ferrite.errors import BadRequest, FerriteError, NotFound
+from ferrite.hls.plan import make_plan
+from ferrite.hls.pool import SourceFile
+from ferrite.hls.renditions import StreamSet, build_stream_set, master_playlist
+from ferrite.hls.service import HlsService, MediaContext
+from ferrite.hls.webvtt import CueIndex
+from ferrite.library import queries, store
+from ferrite.media.info import MediaInfo, SubtitleTrack
+from ferrite.playback.decision import Decision, PlaybackRequest, SubtitleChoice, decide
+from ferrite.playback.profiles import DeviceProfile, resolve_device
+from ferrite.playback.sessions import Session, SessionRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HlsPlayback:
+    """What an HLS session streams: the shared file context and its renditions."""
+
+    ctx: MediaContext
+    streams: StreamSet
+    profile: DeviceProfile
+    decision: Decision
+    master: bytes | None = None
+
+
+@dataclass(frozen=True)
+class _FileRow:
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+
+
+def _file_row(conn: Connection, file_id: int) -> _FileRow:
+    row = conn.execute(
+        select(
+            media_files.c.path,
+            media_files.c.size,
+            media_files.c.mtime_ns,
+            media_files.c.fingerprint,
+        ).where(media_files.c.id == file_id)
+    ).first()
+    if row is None:
+        raise NotFound("This item has no media file.")
+    return _FileRow(*row)
+
+
+def _load_media(
+    conn: Connection, file_id: int
+) -> tuple[MediaInfo, list[tuple[int, SubtitleTrack]]]:
+    return store.load_media(conn, file_id), store.subtitle_tracks_of(conn, file_id, with_cues=True)
+
+
+class PlaybackService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        hls: HlsService,
+        *,
+        clock: Callable[[], float] = time.time,
+        contexts: int = 64,
+        on_stop: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.hls = hls
+        self.clock = clock
+        self.sessions = SessionRegistry(idle_s=settings.session_idle_s, clock=clock)
+        self._contexts: OrderedDict[tuple[int, str, int], MediaContext] = OrderedDict()
+        self._contexts_max = contexts
+        self._context_locks: dict[int, asyncio.Lock] = {}
+        self._reaper: asyncio.Task[None] | None = None
+        self._on_stop = on_stop  # e.g. transcode runs forget the session's playheads
+
+    # --- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        self._reaper = asyncio.create_task(self._reap_forever(), name="playback-reaper")
+
+    async def aclose(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for session in list(self.sessions):
+            await self.stop(session, reason="shutdown")
+        await self.hls.aclose()
+
+    async def _reap_forever(self) -> None:
+        interval = max(1.0, min(15.0, self.settings.session_idle_s / 4))
+        while True:
+            await asyncio.sleep(interval)
+            for session in self.sessions.idle():
+                await self.stop(session, reason="idle")
+
+    # --- contexts ---------------------------------------------------------------------
+    async def context(self, file_id: int) -> MediaContext:
+        """The file's playback context, loaded once (per file version) and shared."""
+        lock = self._context_locks.setdefault(file_id, asyncio.Lock())
+        async with lock:  # two first viewers of a file load it once
+            row = await self.db.read(_file_row, file_id)  # which version of the file is current
+            key = (file_id, row.fingerprint, row.mtime_ns)
+            ctx = self._contexts.get(key)
+            if ctx is not None:
+                self._contexts.move_to_end(key)
+                return ctx
+            info, subs = await self.db.read(_load_media, file_id)
+            plan = make_plan(
+                info.keyframes,
+                duration_s=info.duration_s,
+                start_s=info.start_time_s,
+                target_s=self.settings.segment_target_s,
+                max_segment_s=self.settings.max_segment_s,
+            )
+            ctx = MediaContext(
+                file_id=file_id,
+                source=SourceFile(row.path, row.size, row.mtime_ns),
+                fingerprint=row.fingerprint,
+                info=info,
+                plan=plan,
+                cues={tid: CueIndex(t.cues) for tid, t in subs if t.cues is not None},
+                subtitle_tracks=tuple(subs),
+            )
+            self._contexts[key] = ctx
+            while len(self._contexts) > self._contexts_max:
+                self._contexts.popitem(last=False)
+            return ctx
+
+    # --- sessions ---------------------------------------------------------------------
+    async def create(
+        self,
+        *,
+        user_id: int,
+        libraries: frozenset[int] | None,
+        item_id: int,
+        device: str | dict[str, Any],
+        start_s: float | None = None,
+        audio_stream: int | None = None,
+        subtitle_stream: int | None = None,
+        max_bitrate: int | None = None,
+        max_height: int | None = None,
+        protocol: str | None = None,
+    ) -> tuple[Session, Decision]:
+        location = await self.db.read(queries.file_location, item_id)
+        if libraries is not None and location.library_id not in libraries:
+            raise NotFound("No such item.")
+        profile = resolve_device(device)
+        ctx = await self.context(location.file_id)
+        subs = ctx.subtitle_tracks
+        choice: SubtitleChoice | None = None
+        if subtitle_stream is not None:
+            track = next((t for tid, t in subs if tid == subtitle_stream), None)
+            if track is None:
+                raise BadRequest(f"subtitle_stream {subtitle_stream} is not a track of this item")
+            choice = SubtitleChoice.from_track(track)
+        if audio_stream is not None and not any(s.index == audio_stream for s in ctx.info.audio):
+            raise BadRequest(f"audio_stream {audio_stream} is not an audio stream of this item")
+        if start_s is None:
+            start_s = 0.0
+        request = PlaybackRequest(
+            audio_stream=audio_stream,
+            subtitle=choice,
+            max_bitrate=max_bitrate,
+            max_height=max_height,
+            start_s=start_s,
+            protocol="hls" if protocol == "hls" else "auto",
+        )
+        decision = decide(ctx.info, profile, request)
+        session = self.sessions.create(
+            user_id=user_id,
+            item_id=item_id,
+            file_id=location.file_id,
+            method=decision.method,
+            reasons=decision.reasons,
+            ttl_s=self.settings.stream_token_ttl_s,
+            duration_s=ctx.info.duration_s,
+            start_s=start_s,
+        )
+        if decision.hls:
+            streams = build_stream_set(ctx.info, decision, profile, request, subs)
+            session.context = HlsPlayback(ctx, streams, profile, decision)
+        else:
+            session.context = None
+        metrics.ACTIVE_SESSIONS.set(len(self.sessions))
+        log.info(
+            "playback session %s: user %s item %s method %s reasons %s",
+            session.id,
+            user_id,
+            item_id,
+            decision.method,
+            ",".join(decision.reasons) or "-",
+        )
+        return session, decision
+
+    def get(self, session_id: str) -> Session:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise NotFound("No such playback session (it ended or the server restarted).")
+        return session
+
+    def hls_of(self, session: Session) -> HlsPlayback:
+        if not isinstance(session.context, HlsPlayback):
+            raise NotFound("This playback session is direct play; it has no HLS playlists.")
+        return session.context
+
+    def master(self, session: Session, token: str) -> bytes:
+        """The session's master playlist. Its URIs carry the token as a path segment, so
+        every relative URI below it inherits the token and the media playlists themselves
+        stay identical for all viewers (cached once per file)."""
+        hp = self.hls_of(session)
+        if hp.master is None:
+            prefix = f"t/{token}/"
+            hp.master = master_playlist(
+                hp.streams,
+                video_uri=prefix + "v/{id}.m3u8",
+                audio_uri=prefix + "a/{id}.m3u8",
+                subtitle_uri=prefix + "s/{id}.m3u8",
+            ).encode()
+        return hp.master
+
+    def note_segment(self, session: Session, kind: str, index: int, nbytes: int) -> None:
+        now = self.clock()
+        session.touch(now)
+        t = session.telemetry
+        if t.segments_sent == 0 and kind in ("v", "a"):
+            metrics.SERVER_TTFF.labels(session.method).observe((now - session.created_at) * 1000)
+        t.segments_sent += 1
+        t.bytes_sent += nbytes
+        if kind == "v":
+            session.last_segment["v"] = index
+
+    # --- events -----------------------------------------------------------------------
+    async def event(self, session: Session, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        now = self.clock()
+        session.touch(now)
+        t = session.telemetry
+        ms = _number(event, "value_ms", "duration_ms", "ms")
+        method = session.method
+        if kind == "ttff" and ms is not None:
+            t.ttff_ms = ms
+            metrics.PLAYBACK_TTFF.labels(method).observe(ms)
+        elif kind == "stall":
+            t.stalls += 1
+            metrics.REBUFFER_COUNT.labels(method).inc()
+            if ms is not None:
+                t.stall_ms += ms
+                metrics.REBUFFER_MS.labels(method).observe(ms)
+        elif kind == "seek":
+            t.seeks += 1
+            if ms is not None:
+                t.seek_ms.append(ms)
+                metrics.SEEK_LATENCY.labels(method).observe(ms)
+        elif kind == "error":
+            t.errors.append(str(event.get("message", ""))[:200])
+            metrics.PLAYER_ERRORS.labels(method).inc()
+        elif kind not in ("position", "heartbeat", "stop"):
+            raise BadRequest(f"unknown event type {kind!r}")
+        position = _number(event, "position_s")
+        if position is not None and position >= 0:
+            session.position_s = position
+            session.progress_dirty = True
+        if kind == "stop":
+            await self.stop(session, reason="player")  # writes the final position
+            return
+        if session.progress_dirty and self.sessions.due_progress(
+            session, self.settings.progress_interval_s
+        ):
+            await self._write_progress(session)
+
+    async def _write_progress(self, session: Session) -> None:
+        session.last_progress_write = self.clock()
+        session.progress_dirty = False
+        try:
+            await self.db.write(
+                functools.partial(
+                    queries.put_progress,
+                    item_id=session.item_id,
+                    user_id=session.user_id,
+                    libraries=None,
+                    position_s=session.position_s,
+                    played=None,
+                    threshold=self.settings.played_threshold,
+                    now=self.clock(),
+                )
+            )
+        except FerriteError as exc:
+            log.warning("progress of session %s not saved: %s", session.id, exc.message)
+
+    async def stop(self, session: Session, *, reason: str) -> None:
+        if self.sessions.remove(session.id) is None:
+            return
+        if self._on_stop is not None:
+            self._on_stop(session.id)
+        if session.progress_dirty:
+            await self._write_progress(session)
+        metrics.ACTIVE_SESSIONS.set(len(self.sessions))
+        t = session.telemetry
+        log.info(
+            "playback ended session=%s reason=%s method=%s reasons=%s ttff_ms=%s stalls=%d "
+            "stall_ms=%.0f seeks=%d segments=%d bytes=%d duration_s=%.0f",
+            session.id,
+            reason,
+            session.method,
+            ",".join(session.reasons) or "-",
+            f"{t.ttff_ms:.0f}" if t.ttff_ms is not None else "-",
+            t.stalls,
+            t.stall_ms,
+            t.seeks,
+            t.segments_sent,
+            t.bytes_sent,
+            self.clock() - session.created_at,
+        )
+
+
+def _number(event: dict[str, Any], *names: str) -> float | None:
+    for name in names:
+        value = event.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
