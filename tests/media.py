@@ -84,7 +84,12 @@ def make_clip(path: Path, clip: Clip = Clip()) -> Path:
     maps: list[str] = []
     codec_args: list[str] = []
     if clip.vcodec:
-        args += ["-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={clip.fps}:duration={clip.duration}"]
+        args += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={w}x{h}:rate={clip.fps}:duration={clip.duration}",
+        ]
         maps += ["-map", f"{inputs}:v"]
         inputs += 1
         gop = max(1, round(clip.gop * clip.fps))
@@ -95,7 +100,10 @@ def make_clip(path: Path, clip: Clip = Clip()) -> Path:
             if clip.vcodec == "libx264":
                 codec_args += ["-x264-params", f"keyint={gop}:min-keyint={gop}:scenecut=0"]
             else:
-                codec_args += ["-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error"]
+                codec_args += [
+                    "-x265-params",
+                    f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error",
+                ]
             if clip.bframes is not None:
                 codec_args += ["-bf", str(clip.bframes)]
         if clip.vcodec == "libvpx-vp9":
@@ -104,7 +112,14 @@ def make_clip(path: Path, clip: Clip = Clip()) -> Path:
             codec_args += ["-b:v", clip.video_bitrate]
         if clip.hdr:
             trc = "smpte2084" if clip.hdr == "hdr10" else "arib-std-b67"
-            codec_args += ["-color_primaries", "bt2020", "-color_trc", trc, "-colorspace", "bt2020nc"]
+            codec_args += [
+                "-color_primaries",
+                "bt2020",
+                "-color_trc",
+                trc,
+                "-colorspace",
+                "bt2020nc",
+            ]
         filters = []
         if clip.vfr:
             # 24 fps for the first half of each second, 12 fps for the other half.
@@ -116,7 +131,12 @@ def make_clip(path: Path, clip: Clip = Clip()) -> Path:
         if filters:
             codec_args += ["-vf", ",".join(filters)]
     for i, a in enumerate(clip.audio):
-        args += ["-f", "lavfi", "-i", f"sine=frequency={a.frequency}:sample_rate=48000:duration={clip.duration}"]
+        args += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={a.frequency}:sample_rate=48000:duration={clip.duration}",
+        ]
         maps += ["-map", f"{inputs}:a"]
         inputs += 1
         codec_args += [f"-c:a:{i}", a.codec, f"-ac:a:{i}", str(a.channels)]
@@ -137,7 +157,9 @@ def make_clip(path: Path, clip: Clip = Clip()) -> Path:
                 codec_args += [f"-metadata:s:s:{i}", f"language={s.language}"]
             if s.title:
                 codec_args += [f"-metadata:s:s:{i}", f"title={s.title}"]
-            disposition = "+".join(d for d, on in (("default", s.default), ("forced", s.forced)) if on)
+            disposition = "+".join(
+                d for d, on in (("default", s.default), ("forced", s.forced)) if on
+            )
             codec_args += [f"-disposition:s:{i}", disposition or "0"]
     out_args: list[str] = []
     if path.suffix in (".mp4", ".m4v", ".mov") and clip.faststart:
@@ -189,20 +211,30 @@ def build_library(root: Path) -> dict[str, Path]:
     shows = root / "shows"
     out = {
         "h264": make_clip(movies / "Big Test Movie (2020)" / "Big Test Movie (2020).mp4", H264_AAC),
-        "hevc": make_clip(movies / "Amélie Ten Bit (2001)" / "Amélie Ten Bit (2001).mkv", HEVC10_MULTI),
+        "hevc": make_clip(
+            movies / "Amélie Ten Bit (2001)" / "Amélie Ten Bit (2001).mkv", HEVC10_MULTI
+        ),
         "vp9": make_clip(movies / "Web Movie (2015)" / "Web Movie (2015).webm", VP9_OPUS),
         "ts": make_clip(movies / "Broadcast (1999)" / "Broadcast (1999).ts", TS_OFFSET),
         "moov_end": make_clip(movies / "Late Index (2010)" / "Late Index (2010).mp4", MOOV_AT_END),
         "vfr": make_clip(movies / "Wobbly (2012).mp4", VFR),
-        "ep1": make_clip(shows / "Test Show" / "Season 01" / "Test Show - S01E01 - Pilot.mp4", H264_AAC),
+        "ep1": make_clip(
+            shows / "Test Show" / "Season 01" / "Test Show - S01E01 - Pilot.mp4", H264_AAC
+        ),
         "ep2": make_clip(shows / "Test Show" / "Season 01" / "Test.Show.S01E02.720p.mkv", H264_AAC),
         "ep3": make_clip(shows / "Test Show" / "Season 02" / "Test Show 2x01.mp4", H264_AAC),
-        "special": make_clip(shows / "Test Show" / "Specials" / "Test Show - S00E01 - Extra.mp4", H264_AAC),
+        "special": make_clip(
+            shows / "Test Show" / "Specials" / "Test Show - S00E01 - Extra.mp4", H264_AAC
+        ),
     }
     out["sidecar"] = write_srt(movies / "Big Test Movie (2020)" / "Big Test Movie (2020).en.srt")
     # Garbage over the file's head: the container can't even be opened.
-    out["corrupt"] = corrupt_copy(out["h264"], _mkparent(movies / "Corrupt (2001)" / "Corrupt (2001).mp4"), at=0.0, length=64)
-    out["truncated"] = truncated_copy(out["hevc"], _mkparent(movies / "Truncated (2002)" / "Truncated (2002).mkv"))
+    out["corrupt"] = corrupt_copy(
+        out["h264"], _mkparent(movies / "Corrupt (2001)" / "Corrupt (2001).mp4"), at=0.0, length=64
+    )
+    out["truncated"] = truncated_copy(
+        out["hevc"], _mkparent(movies / "Truncated (2002)" / "Truncated (2002).mkv")
+    )
     out["zero"] = _touch(movies / "Empty (2003)" / "Empty (2003).mp4")
     out["text"] = _text(movies / "Not Video (2004)" / "Not Video (2004).mkv")
     return out
