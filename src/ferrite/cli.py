@@ -139,9 +139,23 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_ERROR if report.errors else EXIT_OK
 
 
-# -- left to their owners -------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    raise NotImplementedError("ferrite demo")
+    from ferrite import demo
+
+    root = (args.dir or Path("ferrite-demo")).expanduser().resolve()
+    print(f"generating the demo library in {root} ...", file=sys.stderr)
+    try:
+        folders = demo.generate(root)
+    except FerriteError as exc:
+        print(f"ferrite demo: {exc.message}", file=sys.stderr)
+        return 1
+    for folder in folders:
+        print(folder)
+    print(
+        f"serve it with: ferrite serve --library {folders[0]} --library {folders[1]}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
