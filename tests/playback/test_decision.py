@@ -491,13 +491,25 @@ class TestImpossible:
         assert info.value.code == "no_playable_method"
         assert decide(s.WEBM_VP9_OPUS, vp9_only, PlaybackRequest()).method == "direct"
 
-    def test_device_without_hls_when_direct_play_fails(self) -> None:
+    def test_device_without_hls_gets_a_progressive_stream(self) -> None:
         no_hls = profile_from_dict(
             {"containers": ["mp4"], "video": ["h264"], "audio": ["aac"], "hls": False}
         )
-        with pytest.raises(NoPlayableMethod, match="doesn't support HLS"):
-            decide(s.TS_H264_AC3, no_hls, PlaybackRequest())
+        d = decide(s.TS_H264_AC3, no_hls, PlaybackRequest())
+        assert (d.method, d.progressive, d.hls) == ("remux", "mp4", False)
+        assert d.video is not None and d.video.action == "copy"
+        assert d.audio is not None and (d.audio.action, d.audio.codec) == ("transcode", "aac")
+        assert "container_not_supported" in d.reasons
+        hevc = decide(s.MKV_HEVC10_HDR10, no_hls, PlaybackRequest())
+        assert (hevc.method, hevc.progressive) == ("transcode", "mp4")
         assert decide(s.MP4_H264_AAC, no_hls, PlaybackRequest()).method == "direct"
+
+    def test_device_without_hls_mp4_or_matroska(self) -> None:
+        webm_only = profile_from_dict(
+            {"containers": ["webm"], "video": ["h264"], "audio": ["aac"], "hls": False}
+        )
+        with pytest.raises(NoPlayableMethod, match="doesn't support HLS"):
+            decide(s.TS_H264_AC3, webm_only, PlaybackRequest())
 
     def test_device_without_aac_when_audio_must_be_transcoded(self) -> None:
         no_aac = profile_from_dict({"containers": ["mp4"], "video": ["h264"], "audio": ["opus"]})

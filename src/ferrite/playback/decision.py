@@ -41,6 +41,9 @@ from ferrite.playback.profiles import (
 Method = Literal["direct", "remux", "transcode"]
 Action = Literal["copy", "transcode"]
 Protocol = Literal["auto", "hls"]
+ProgressiveContainer = Literal["mp4", "matroska"]
+#: Video codecs a progressive fragmented MP4 can carry by stream copy.
+_MP4_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
 SegmentContainer = Literal["fmp4", "ts"]
 #: embedded: left in the file (direct play only); external: the sidecar file as it is;
 #: webvtt: cues served as WebVTT (text track / HLS subtitle rendition); burn: drawn into
@@ -173,9 +176,12 @@ class Decision:
     max_height: int | None  # the request's limit (device limits live in the profile)
     start_s: float = 0.0
 
+    #: For devices without HLS: one remuxed/transcoded stream in this container.
+    progressive: ProgressiveContainer | None = None
+
     @property
     def hls(self) -> bool:
-        return self.method != "direct"
+        return self.method != "direct" and self.progressive is None
 
     @property
     def copy_video(self) -> bool:
@@ -441,12 +447,20 @@ def decide(info: MediaInfo, profile: DeviceProfile, request: PlaybackRequest) ->
             start_s=request.start_s,
         )
 
-    # HLS from here on.
     if not profile.hls:
-        raise NoPlayableMethod(
-            f"device {profile.name!r} can't play this file directly "
-            f"({', '.join(reasons.ordered())}) and doesn't support HLS"
+        return _progressive(
+            info,
+            profile,
+            request,
+            reasons,
+            video=video,
+            audio=audio,
+            video_copy_ok=video_copy_ok,
+            audio_copy_ok=audio_copy_ok,
+            limit=limit,
         )
+
+    # HLS from here on.
     if video is None:
         reasons.add("no_video")
 
@@ -504,6 +518,74 @@ def decide(info: MediaInfo, profile: DeviceProfile, request: PlaybackRequest) ->
         max_bitrate=limit,
         max_height=request.max_height,
         start_s=request.start_s,
+    )
+
+
+def _progressive(
+    info: MediaInfo,
+    profile: DeviceProfile,
+    request: PlaybackRequest,
+    reasons: _Reasons,
+    *,
+    video: Stream | None,
+    audio: Stream | None,
+    video_copy_ok: bool,
+    audio_copy_ok: bool,
+    limit: int | None,
+) -> Decision:
+    """A device that plays files but not HLS gets one progressive stream (fragmented MP4
+    or Matroska from ffmpeg, starting where asked): video copied when it can decode it,
+    else H.264; audio copied or AAC; a chosen subtitle can only be burned in."""
+    containers = {normalize_container(c) for c in profile.containers}
+    kind: ProgressiveContainer | None = (
+        "mp4" if "mp4" in containers else "matroska" if "matroska" in containers else None
+    )
+    if kind is None:
+        raise NoPlayableMethod(
+            f"device {profile.name!r} can't play this file directly "
+            f"({', '.join(reasons.ordered())}), doesn't support HLS, and takes neither MP4 "
+            "nor Matroska"
+        )
+    sub = request.subtitle
+    if sub is not None:
+        reasons.add("subtitle_burn_in")
+        video_copy_ok = False
+    if video is not None and kind == "mp4" and normalize_video_codec(video.codec) not in _MP4_VIDEO:
+        video_copy_ok = False
+    if (
+        video is not None
+        and not video_copy_ok
+        and profile.video_caps(TRANSCODE_VIDEO_CODEC) is None
+    ):
+        raise NoPlayableMethod(
+            f"device {profile.name!r} can't play this video ({', '.join(reasons.ordered())}) "
+            "and doesn't decode H.264, the codec Ferrite transcodes to"
+        )
+    if (
+        audio is not None
+        and not audio_copy_ok
+        and profile.audio_caps(TRANSCODE_AUDIO_CODEC) is None
+    ):
+        raise NoPlayableMethod(
+            f"device {profile.name!r} can't play this audio ({', '.join(reasons.ordered())}) "
+            "and doesn't decode AAC, the codec Ferrite transcodes to"
+        )
+    video_plan = None
+    if video is not None:
+        video_plan = _video_plan(info, video, "copy" if video_copy_ok else "transcode")
+    audio_plan = _audio_plan(profile, audio, copy=audio_copy_ok)
+    transcoding = video_plan is not None and video_plan.action == "transcode"
+    return Decision(
+        method="transcode" if transcoding else "remux",
+        reasons=reasons.ordered(),
+        video=video_plan,
+        audio=audio_plan,
+        subtitle=SubtitlePlan(sub, "burn") if sub is not None else None,
+        segment_container=None,
+        max_bitrate=limit,
+        max_height=request.max_height,
+        start_s=request.start_s,
+        progressive=kind,
     )
 
 

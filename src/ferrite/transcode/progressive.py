@@ -56,6 +56,7 @@ class ProgressiveJob:
     audio_stream: int | None = None  # None: no audio
     audio_channels: int | None = None
     audio_bitrate: int = 160_000
+    audio_codec: str | None = None  # the source's, when copied (ffmpeg name)
     ffmpeg: str = "ffmpeg"
     preset: str = "veryfast"
     crf: int = 23
@@ -97,6 +98,9 @@ def progressive_argv(job: ProgressiveJob) -> list[str]:
         args += ["-map", f"0:{job.audio_stream}"]
         if job.audio_channels is None:
             args += ["-c:a", "copy"]
+            if job.audio_codec == "aac" and job.container == "mp4":
+                # ADTS AAC (MPEG-TS sources) must become raw AAC + an ASC in MP4.
+                args += ["-bsf:a", "aac_adtstoasc"]
         else:
             args += ["-c:a", "aac", "-b:a", str(job.audio_bitrate), "-ac", str(job.audio_channels)]
     else:
