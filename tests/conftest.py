@@ -8,8 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests import media
+
+# No wall-clock deadlines: speed is measured by benchmarks, never by tests, and a loaded
+# 2-core CI machine makes timings meaningless.
+settings.register_profile("ferrite", deadline=None, print_blob=True)
+settings.load_profile("ferrite")
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

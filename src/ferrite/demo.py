@@ -7,8 +7,8 @@ two-season show, with a second audio language, embedded and sidecar subtitles, a
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +50,44 @@ CLIPS = (
 )
 
 
-def generate(root: Path, *, size: str = "1280x720", ffmpeg: str | None = None) -> list[Path]:
+# Tag the frames themselves: ffmpeg takes colour properties from frames, not -color_trc.
+_HDR10_TAGS = "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc"
+
+
+def command(clip: DemoClip, out: Path, *, ffmpeg: str, size: str = "1280x720") -> list[str]:
+    """The ffmpeg command that writes ``clip`` to ``out`` (pure)."""
+    src = f"{clip.source}{':' if '=' in clip.source else '='}size={size}:rate=24"
+    cmd = [
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+        "-f", "lavfi", "-i", src,
+        "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
+        "-f", "lavfi", "-i", "sine=frequency=550:sample_rate=48000",
+        "-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", str(clip.seconds),
+        "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=English",
+        "-metadata:s:a:1", "language=fre", "-metadata:s:a:1", "title=Français",
+        "-c:a", "aac", "-b:a", "128k",
+    ]  # fmt: skip
+    if clip.hevc10:
+        cmd += [
+            "-vf", f"format=yuv420p10le,{_HDR10_TAGS}",
+            "-c:v", "libx265", "-preset", "ultrafast",
+            "-x265-params", "keyint=48:min-keyint=48:scenecut=0:log-level=error", "-tag:v", "hvc1",
+        ]  # fmt: skip
+    else:
+        cmd += [
+            "-vf", "format=yuv420p", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+            "-x264-params", "keyint=48:min-keyint=48:scenecut=0",
+        ]  # fmt: skip
+    if out.suffix == ".mp4":
+        cmd += ["-movflags", "+faststart"]
+    return [*cmd, "-f", "matroska" if out.suffix == ".mkv" else "mp4", str(out)]
+
+
+async def generate_async(
+    root: Path, *, size: str = "1280x720", ffmpeg: str | None = None
+) -> list[Path]:
     """Write the demo clips under ``root`` (skipping ones already there); return the
-    library folders (``Movies``, ``Shows``)."""
+    library folders (``Movies``, ``Shows``). Cancelling it kills the ffmpeg at work."""
     exe = ffmpeg or ffmpeg_path()
     for clip in CLIPS:
         out = root / clip.path
@@ -61,91 +96,32 @@ def generate(root: Path, *, size: str = "1280x720", ffmpeg: str | None = None) -
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(".partial-" + out.name)
         log.info("generating demo clip %s", out.name)
-        src = f"{clip.source}{':' if '=' in clip.source else '='}size={size}:rate=24"
-        cmd = [
-            exe,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            src,
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=330:sample_rate=48000",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=550:sample_rate=48000",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-map",
-            "2:a",
-            "-t",
-            str(clip.seconds),
-            "-metadata:s:a:0",
-            "language=eng",
-            "-metadata:s:a:0",
-            "title=English",
-            "-metadata:s:a:1",
-            "language=fre",
-            "-metadata:s:a:1",
-            "title=Français",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-        ]
-        if clip.hevc10:
-            cmd += [
-                "-vf",
-                "format=yuv420p10le",
-                "-c:v",
-                "libx265",
-                "-preset",
-                "ultrafast",
-                "-x265-params",
-                "keyint=48:min-keyint=48:scenecut=0:log-level=error",
-                "-tag:v",
-                "hvc1",
-                "-color_primaries",
-                "bt2020",
-                "-color_trc",
-                "smpte2084",
-                "-colorspace",
-                "bt2020nc",
-            ]
-        else:
-            cmd += [
-                "-vf",
-                "format=yuv420p",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "23",
-                "-x264-params",
-                "keyint=48:min-keyint=48:scenecut=0",
-            ]
-        if out.suffix == ".mp4":
-            cmd += ["-movflags", "+faststart"]
-        cmd += ["-f", "matroska" if out.suffix == ".mkv" else "mp4", str(tmp)]
         try:
-            subprocess.run(cmd, check=True, capture_output=True, timeout=600)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            proc = await asyncio.create_subprocess_exec(
+                *command(clip, tmp, ffmpeg=exe, size=size),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise MediaError(f"could not run ffmpeg for the demo library: {exc}") from exc
+        try:
+            _, stderr = await proc.communicate()
+        except BaseException:  # cancelled (shutdown): leave no ffmpeg and no partial file
+            proc.kill()
+            await proc.wait()
             tmp.unlink(missing_ok=True)
-            stderr = getattr(exc, "stderr", b"") or b""
-            raise MediaError(
-                f"could not generate demo clip {out.name}: {stderr.decode(errors='replace')[-300:]}"
-            ) from exc
+            raise
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            tail = stderr.decode(errors="replace")[-300:]
+            raise MediaError(f"could not generate demo clip {out.name}: {tail}")
         tmp.rename(out)
         if clip.subtitles:
             out.with_suffix(".en.srt").write_text(SUBTITLES, encoding="utf-8")
     return [root / "Movies", root / "Shows"]
+
+
+def generate(root: Path, *, size: str = "1280x720", ffmpeg: str | None = None) -> list[Path]:
+    """Blocking :func:`generate_async`, for the command line."""
+    return asyncio.run(generate_async(root, size=size, ffmpeg=ffmpeg))

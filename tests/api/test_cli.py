@@ -120,7 +120,9 @@ def test_demo_generates_a_playable_library(
     out = capsys.readouterr().out.split()
     assert out == [str(tmp_path / "lib" / "Movies"), str(tmp_path / "lib" / "Shows")]
     hevc = probe(tmp_path / "lib/Movies/Bars (2019)/Bars (2019).mkv")
-    assert hevc.video is not None and hevc.video.codec == "hevc" and hevc.video.bit_depth == 10
+    assert hevc.video is not None
+    assert hevc.video.codec == "hevc"
+    assert hevc.video.bit_depth == 10
     assert [a.language for a in hevc.audio] == ["eng", "fre"]
     assert (tmp_path / "lib/Shows/Auto/Season 01/Auto - S01E01 - One.en.srt").is_file()
 

@@ -44,7 +44,7 @@ def boom_client(
     async def boom() -> None:
         raise RuntimeError("secret internals /etc/shadow")
 
-    app.add_api_route("/boom", boom)
+    app.add_api_route("/api/boom", boom)  # non-API paths belong to the web UI
     server = ServerThread(app).start()
     try:
         with AppClient(server) as c:
@@ -104,7 +104,7 @@ def test_unexpected_exception_is_500_envelope_and_logged(
     boom_client: AppClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="ferrite.api"):
-        r = boom_client.get("/boom")
+        r = boom_client.get("/api/boom")
     assert_envelope(r, 500, "internal_error")
     assert "secret internals" not in r.text
     assert any("secret internals" in (rec.exc_text or "") or rec.exc_info for rec in caplog.records)

@@ -497,8 +497,10 @@ class TestImpossible:
         )
         d = decide(s.TS_H264_AC3, no_hls, PlaybackRequest())
         assert (d.method, d.progressive, d.hls) == ("remux", "mp4", False)
-        assert d.video is not None and d.video.action == "copy"
-        assert d.audio is not None and (d.audio.action, d.audio.codec) == ("transcode", "aac")
+        assert d.video is not None
+        assert d.video.action == "copy"
+        assert d.audio is not None
+        assert (d.audio.action, d.audio.codec) == ("transcode", "aac")
         assert "container_not_supported" in d.reasons
         hevc = decide(s.MKV_HEVC10_HDR10, no_hls, PlaybackRequest())
         assert (hevc.method, hevc.progressive) == ("transcode", "mp4")
