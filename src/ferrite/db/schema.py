@@ -68,6 +68,7 @@ items = Table(
     Column("artwork", Text),  # file name under the data directory's artwork folder
     Index("ix_items_library_kind_added", "library_id", "kind", "added_at"),
     Index("ix_items_library_kind_sort", "library_id", "kind", "sort_title"),
+    Index("ix_items_library_kind_year", "library_id", "kind", "year"),
 )
 
 media_files = Table(
