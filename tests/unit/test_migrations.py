@@ -20,7 +20,7 @@ def _fts(obj: object, name: str | None, type_: str, reflected: bool, compare_to:
 # SQLite reflection can't read expression indexes (lower(username)); it says so and skips
 # them, so that one index is checked by name below instead.
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
-@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_empty_database_migrates_to_the_declared_schema(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     try:
