@@ -26,7 +26,7 @@ def play_url(url: str) -> tuple[int, int, float | None, float | None]:
         frames = {"video": 0, "audio": 0}
         first: dict[str, float] = {}
         for frame in c.decode(*streams):
-            kind = frame.__class__.__name__.startswith("Video") and "video" or "audio"
+            kind = (frame.__class__.__name__.startswith("Video") and "video") or "audio"
             frames[kind] += 1
             if kind not in first and frame.pts is not None:
                 first[kind] = float(frame.pts * frame.time_base)
@@ -43,7 +43,9 @@ def test_copy_rendition_plays_end_to_end_and_playlists_lint(live: Live) -> None:
     assert lint_master(master.text) == []
     base = pb["url"].split("master.m3u8")[0]
     uris = [line for line in master.text.splitlines() if line and not line.startswith("#")]
-    uris += [part.split('URI="')[1].split('"')[0] for part in master.text.split("\n") if 'URI="' in part]
+    uris += [
+        part.split('URI="')[1].split('"')[0] for part in master.text.split("\n") if 'URI="' in part
+    ]
     for uri in uris:
         media_pl = live.client.get(base + uri)
         assert media_pl.status_code == 200, uri
@@ -52,7 +54,8 @@ def test_copy_rendition_plays_end_to_end_and_playlists_lint(live: Live) -> None:
     video, audio, v0, a0 = play_url(live.url(pb["url"]))
     assert video == len(source_frames(live.paths["Plain"]))
     assert audio > 0
-    assert v0 is not None and a0 is not None
+    assert v0 is not None
+    assert a0 is not None
     assert abs(v0 - a0) <= 1 / 24 + 0.03  # audio and video start together (AAC frame slack)
 
 

@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import gzip
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ferrite import metrics
 from ferrite.api.deps import MAX_ID, CurrentUser, ServicesDep
 from ferrite.api.files import serve_item_file
 from ferrite.errors import BadRequest, NotFound, TokenInvalid
-from ferrite.playback.service import PlaybackService
+from ferrite.playback.service import PlaybackService, ProgressivePlayback
 from ferrite.playback.sessions import Session
 from ferrite.services import Services
+from ferrite.transcode.binary import ffmpeg_path
+from ferrite.transcode.progressive import ProgressiveStream
 
 router = APIRouter(tags=["playback"])
 
@@ -135,6 +138,10 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
                 for s in hp.streams.subtitles
             ],
         }
+    elif decision.progressive is not None:
+        out["url"] = f"{base}/stream?token={token}"
+        out["protocol"] = "progressive"
+        out["container"] = decision.progressive
     else:
         out["url"] = f"{base}/file?token={token}"
         out["protocol"] = "direct"
@@ -206,7 +213,14 @@ async def init_segment(sid: str, token: str, kind: str, rid: str, svc: ServicesD
     pb = playback(svc)
     hp = pb.hls_of(session)
     session.touch(pb.clock())
-    data = await pb.hls.init_segment(hp.ctx, hp.streams, _kind(kind), rid)
+    kind = _kind(kind)
+    pb.use_rendition(session, kind, rid)
+    # A transcoded rendition's init is made with the segment the player will ask for
+    # next: where the session starts, or after its last one (an ABR switch loads the new
+    # rung's init, then the next segment).
+    last = session.last_segment.get(kind)
+    near = hp.ctx.plan.index_at_position(session.position_s) if last is None else last + 1
+    data = await pb.hls.init_segment(hp.ctx, hp.streams, kind, rid, session=session.id, near=near)
     media_type = "audio/mp4" if kind == "a" else "video/mp4"
     return Response(data, media_type=media_type, headers=_SEGMENT_CACHE)
 
@@ -229,6 +243,7 @@ async def media_segment(
     if kind == "s":
         data = await pb.hls.subtitle_segment(hp.ctx, hp.streams, rid, index)
     else:
+        pb.use_rendition(session, kind, rid)
         first = kind not in session.last_segment or abs(session.last_segment[kind] - index) > 1
         data = await pb.hls.segment(
             hp.ctx, hp.streams, kind, rid, index, session=session.id, first=first
@@ -252,6 +267,43 @@ async def direct_file(
     if principal is None or principal.disabled:
         raise TokenInvalid("The user of this playback session no longer exists or is disabled.")
     return await serve_item_file(request, svc, principal, session.item_id)
+
+
+@router.get("/api/playback/{sid}/stream")
+async def progressive_stream(
+    sid: str,
+    svc: ServicesDep,
+    token: Annotated[str | None, Query()] = None,
+    start_s: Annotated[float | None, Query(ge=0, le=10**7)] = None,
+) -> Response:
+    """For devices without HLS: one remuxed/transcoded stream from ``start_s`` (default
+    the session's start). A seek is a new request with a new ``start_s``; the ffmpeg
+    behind a request dies when its client goes away."""
+    session = _session(svc, sid, token)
+    pb = playback(svc)
+    if not isinstance(session.context, ProgressivePlayback):
+        raise NotFound("This playback session has no progressive stream.")
+    settings = svc.settings
+    job = session.context.job(
+        session.position_s if start_s is None else start_s,
+        ffmpeg_path(settings.ffmpeg_path),
+        settings.x264_preset,
+    )
+    runs = svc.extras["runs"]
+    stream = ProgressiveStream(job, admission=runs.admission)
+    session.touch(pb.clock())
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream:
+                session.touch(pb.clock())
+                yield chunk
+        finally:
+            await stream.aclose()
+
+    return StreamingResponse(
+        body(), media_type=job.media_type, headers={"cache-control": "no-store"}
+    )
 
 
 @router.post("/api/playback/{sid}/events")

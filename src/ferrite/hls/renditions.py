@@ -31,7 +31,13 @@ from ferrite.hls.playlist import (
 from ferrite.media.codecs import UnsupportedCodec, codec_string, video_range
 from ferrite.media.info import MediaInfo, Stream, SubtitleTrack
 from ferrite.media.languages import bcp47, display_name
-from ferrite.playback.decision import Decision, PlaybackRequest, SubtitleChoice, decide
+from ferrite.playback.decision import (
+    AudioPlan,
+    Decision,
+    PlaybackRequest,
+    SubtitleChoice,
+    decide,
+)
 from ferrite.playback.profiles import DeviceProfile
 from ferrite.transcode.ladder import AudioRendition, Rung, audio_rendition, build_ladder
 
@@ -53,9 +59,7 @@ class VideoRendition:
 
     @property
     def codecs(self) -> str:
-        if self.copy:
-            return codec_string(self.stream)
-        return self.rung.codec_string
+        return self.rung.codec_string or codec_string(self.stream)
 
     @property
     def spec(self) -> tuple[object, ...]:
@@ -184,9 +188,8 @@ def _audio_tracks(
     chosen = decision.audio.stream_index if decision.audio else None
     tracks: list[AudioTrack] = []
     for stream in info.audio:
-        if stream.index == chosen and decision.audio is not None:
-            plan = decision.audio
-        else:
+        plan: AudioPlan | None = decision.audio
+        if stream.index != chosen or plan is None:
             try:
                 plan = decide(info, profile, replace(request, audio_stream=stream.index)).audio
             except NoPlayableMethod:

@@ -161,19 +161,44 @@ class HlsService:
         if not 0 <= index < len(ctx.plan):
             raise NotFound(f"segment {index} does not exist (the plan has {len(ctx.plan)})")
 
+    def _init_key(self, ctx: MediaContext, rendition: Rendition) -> Hashable:
+        return ("init", ctx.fingerprint, rendition.spec)
+
     async def init_segment(
-        self, ctx: MediaContext, streams: StreamSet, kind: str, rid: str
+        self,
+        ctx: MediaContext,
+        streams: StreamSet,
+        kind: str,
+        rid: str,
+        *,
+        session: str = "",
+        near: int = 0,
     ) -> bytes:
+        """The rendition's fMP4 init segment. For a transcoded video rendition it is read
+        from the encoder's output, so it is made with the segment the viewer is about to
+        play (``near``: where the session is) -- not with a run of its own."""
         if streams.container != "fmp4":
             raise NotFound("MPEG-TS renditions have no init segment")
         rendition = self._rendition(streams, kind, rid)
-        key = ("init", ctx.fingerprint, rendition.spec)
+        key = self._init_key(ctx, rendition)
 
         async def produce() -> bytes:
             if isinstance(rendition, VideoRendition) and not rendition.copy:
-                # A transcoded rendition's init comes from its own encoder output: package
-                # segment 0's sample entry (identical for every run: same encoder settings).
-                ts = await self._transcoded(ctx, rendition, 0, session="init", priority=0)
+                # Every run of a rendition has the same encoder settings, so any segment's
+                # sample entry is the init. Making segment ``near`` through the segment
+                # cache stores the init as a side effect (see _produce) and hands that
+                # segment to whoever asks for it next: one run, not one for the init and
+                # another for the segment (a run hands each segment out only once).
+                index = min(max(near, 0), len(ctx.plan) - 1)
+                await self.cache.get_or_create(
+                    self._segment_key(ctx, streams, rendition, index),
+                    lambda: self._produce(ctx, streams, rendition, index, session, 0),
+                )
+                made = self.cache.peek(key)
+                if made is not None:
+                    return made
+                # The segment was cached but its init evicted since: read it again.
+                ts = await self._transcoded(ctx, rendition, index, session=session, priority=0)
                 return await self._in_thread(self._init_from_ts, ts)
             stream_index, transcode = _source_of(rendition)
             return await self._in_thread(
@@ -198,7 +223,7 @@ class HlsService:
         """Media segment ``index`` of a rendition (fMP4 fragment or MPEG-TS)."""
         self._check_index(ctx, index)
         rendition = self._rendition(streams, kind, rid)
-        mode = "copy" if rendition.copy else "transcode"
+        mode = _mode(rendition)
         started = time.perf_counter()
         data, how = await self.cache.get_or_create(
             self._segment_key(ctx, streams, rendition, index),
@@ -208,13 +233,24 @@ class HlsService:
         metrics.SEGMENT_WAIT.labels(mode, how).observe(wait_ms)
         self._count_cache("segment", how)
         for ahead in range(index + 1, min(index + 1 + self.prefetch_count, len(ctx.plan))):
-            if rendition.copy:  # transcode runs already work ahead on their own
+            # Transcode runs (video) already work ahead on their own; stream copy and the
+            # packager's in-process AAC encodes (audio) are made here, so look ahead here.
+            if mode != "transcode":
                 key = self._segment_key(ctx, streams, rendition, ahead)
                 self.cache.prefetch(
                     key,
-                    lambda n=ahead: self._produce(ctx, streams, rendition, n, session, 2),
+                    functools.partial(self._produce, ctx, streams, rendition, ahead, session, 2),
                 )
         return data
+
+    def leave(
+        self, ctx: MediaContext, streams: StreamSet, kind: str, rid: str, session: str
+    ) -> None:
+        """A session stopped fetching rendition ``kind/rid`` (it switched to another)."""
+        rendition = streams.video_by_id(rid) if kind == "v" else None
+        leave = getattr(self.transcoder, "leave", None)
+        if rendition is not None and not rendition.copy and leave is not None:
+            leave(ctx, rendition, session)
 
     def _segment_key(
         self, ctx: MediaContext, streams: StreamSet, rendition: Rendition, index: int
@@ -230,13 +266,18 @@ class HlsService:
         session: str,
         priority: int,
     ) -> bytes:
-        mode = "copy" if rendition.copy else "transcode"
+        mode = _mode(rendition)
         started = time.perf_counter()
         sp = ctx.span(index)
         ts = streams.container == "ts"
         if isinstance(rendition, VideoRendition) and not rendition.copy:
             raw = await self._transcoded(ctx, rendition, index, session=session, priority=priority)
             data = await self._in_thread(self._repackage, ctx, raw, index, ts)
+            init_key = self._init_key(ctx, rendition)
+            if not ts and init_key not in self.cache:
+                # The run's output is handed out once: keep its sample entry now, so the
+                # init never needs a run (or a second run over this segment) of its own.
+                self.cache.put(init_key, await self._in_thread(self._init_from_ts, raw))
         elif isinstance(rendition, VideoRendition):
             if ts:
                 data = await self._in_thread(
@@ -273,8 +314,9 @@ class HlsService:
                         ctx.source, stream_index, sp, offset=ctx.offset, transcode=transcode
                     )
                 )
-        elapsed = (time.perf_counter() - started) * 1000
-        metrics.SEGMENT_GENERATION.labels(mode).observe(elapsed)
+        if mode != "transcode":  # a transcode run records its own encoding time per segment
+            elapsed = (time.perf_counter() - started) * 1000
+            metrics.SEGMENT_GENERATION.labels(mode).observe(elapsed)
         self.produced[mode] = self.produced.get(mode, 0) + 1
         return data
 
@@ -339,6 +381,15 @@ class HlsService:
             metrics.CACHE_MISSES.labels(kind).inc()
         else:
             metrics.CACHE_INFLIGHT_WAITS.labels(kind).inc()
+
+
+def _mode(rendition: Rendition) -> str:
+    """The metrics label of how a rendition's segments are made: ``copy`` (packager, stream
+    copy), ``transcode`` (video from an ffmpeg run) or ``audio_transcode`` (AAC encoded by
+    the packager in-process)."""
+    if rendition.copy:
+        return "copy"
+    return "transcode" if isinstance(rendition, VideoRendition) else "audio_transcode"
 
 
 def _source_of(rendition: Rendition) -> tuple[int, AacTranscode | None]:

@@ -14,7 +14,7 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,8 @@ from ferrite.media.info import MediaInfo, SubtitleTrack
 from ferrite.playback.decision import Decision, PlaybackRequest, SubtitleChoice, decide
 from ferrite.playback.profiles import DeviceProfile, resolve_device
 from ferrite.playback.sessions import Session, SessionRegistry
+from ferrite.transcode.ladder import Rung, build_ladder
+from ferrite.transcode.progressive import ProgressiveJob
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,32 @@ class HlsPlayback:
     profile: DeviceProfile
     decision: Decision
     master: bytes | None = None
+
+
+@dataclass
+class ProgressivePlayback:
+    """A device without HLS: one ffmpeg stream per request, starting where asked."""
+
+    ctx: MediaContext
+    decision: Decision
+    rung: Rung | None  # None: video copied
+
+    def job(self, start_s: float, ffmpeg: str, preset: str) -> ProgressiveJob:
+        d = self.decision
+        audio = d.audio
+        return ProgressiveJob(
+            input=str(self.ctx.source.path),
+            start_s=start_s,
+            container=d.progressive or "mp4",
+            video_stream=d.video.stream_index if d.video else None,
+            video_rung=self.rung,
+            audio_stream=audio.stream_index if audio else None,
+            audio_channels=None if audio is None or audio.action == "copy" else audio.channels,
+            audio_bitrate=(audio.bitrate if audio and audio.bitrate else 160_000),
+            audio_codec=audio.source_codec if audio else None,
+            ffmpeg=ffmpeg,
+            preset=preset,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +127,9 @@ class PlaybackService:
         self._context_locks: dict[int, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._on_stop = on_stop  # e.g. transcode runs forget the session's playheads
+        #: ``await prepare(file_id, start_s)`` before a session's context is loaded: lets a
+        #: file's owner get it ready (a torrent: probe it, fetch the pieces at start_s).
+        self.prepare: Callable[[int, float], Awaitable[None]] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -172,6 +203,8 @@ class PlaybackService:
         if libraries is not None and location.library_id not in libraries:
             raise NotFound("No such item.")
         profile = resolve_device(device)
+        if self.prepare is not None:
+            await self.prepare(location.file_id, start_s or 0.0)
         ctx = await self.context(location.file_id)
         subs = ctx.subtitle_tracks
         choice: SubtitleChoice | None = None
@@ -206,6 +239,15 @@ class PlaybackService:
         if decision.hls:
             streams = build_stream_set(ctx.info, decision, profile, request, subs)
             session.context = HlsPlayback(ctx, streams, profile, decision)
+        elif decision.progressive is not None:
+            rung = None
+            if decision.video is not None and decision.video.action == "transcode":
+                video = next(s for s in ctx.info.streams if s.index == decision.video.stream_index)
+                ladder = build_ladder(
+                    video, decision, profile, max_bitrate=max_bitrate, max_height=max_height
+                )
+                rung = next(r for r in ladder if not r.copy)  # the best rung that fits
+            session.context = ProgressivePlayback(ctx, decision, rung)
         else:
             session.context = None
         metrics.ACTIVE_SESSIONS.set(len(self.sessions))
@@ -244,6 +286,18 @@ class PlaybackService:
                 subtitle_uri=prefix + "s/{id}.m3u8",
             ).encode()
         return hp.master
+
+    def use_rendition(self, session: Session, kind: str, rid: str) -> None:
+        """The session fetches from rendition ``kind/rid``; if it fetched from another one
+        of that kind before (an ABR switch), it left that one: a transcode run working
+        ahead for it alone pauses and frees its slot for the new rendition."""
+        old = session.last_rendition.get(kind)
+        if old == rid:
+            return
+        session.last_rendition[kind] = rid
+        if old is not None:
+            hp = self.hls_of(session)
+            self.hls.leave(hp.ctx, hp.streams, kind, old, session.id)
 
     def note_segment(self, session: Session, kind: str, index: int, nbytes: int) -> None:
         now = self.clock()

@@ -55,6 +55,8 @@ class Session:
     context: Any = None
     telemetry: Telemetry = field(default_factory=Telemetry)
     last_segment: dict[str, int] = field(default_factory=dict)
+    #: kind ("v", "a") -> the rendition id the session fetched last (ABR switch detection)
+    last_rendition: dict[str, str] = field(default_factory=dict)
 
     def touch(self, now: float) -> None:
         self.last_seen = now

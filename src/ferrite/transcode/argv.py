@@ -417,7 +417,7 @@ def _encoder_args(job: TranscodeJob, v: VideoJob, gop: int) -> list[str]:
         return [
             *args,
             "-g", str(gop), "-sc_threshold", "0", "-forced-idr", "1",
-            "-x264-params", "scenecut=0:open-gop=0",
+            "-x264-params", "scenecut=0:open-gop=0" + _profile_tool(job.preset, profile),
         ]  # fmt: skip
     if job.hwaccel == "nvenc":
         args = [
@@ -454,6 +454,18 @@ def _encoder_args(job: TranscodeJob, v: VideoJob, gop: int) -> list[str]:
         if level is not None:
             args += ["-level:v", str(level)]
     return args
+
+
+#: The coding tool that makes x264 write each profile. ``-profile:v`` is only a cap: x264
+#: signals the lowest profile its tools need, and ``ultrafast`` turns off CABAC and the
+#: 8x8 transform, so it would write Constrained Baseline where the master playlist's
+#: CODECS (``Rung.codec_string``) announces High or Main.
+_PROFILE_TOOLS: Final = {"high": ":8x8dct=1", "main": ":cabac=1"}
+
+
+def _profile_tool(preset: str, profile: str) -> str:
+    """x264-params that make ``preset`` encode ``profile`` itself ("" when it does)."""
+    return _PROFILE_TOOLS.get(profile, "") if _x264_preset(preset) == "ultrafast" else ""
 
 
 def _x264_preset(preset: str) -> str:

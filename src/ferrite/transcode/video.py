@@ -7,6 +7,7 @@ the job a run would need and the session-independent key runs are shared under.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from ferrite.config import Settings
@@ -17,20 +18,35 @@ from ferrite.transcode.argv import BurnIn, TranscodeJob, VideoJob
 from ferrite.transcode.binary import ffmpeg_path
 from ferrite.transcode.runs import RenditionKey, RunManager
 
-_PRIORITIES = (Priority.PLAYBACK, Priority.PREFETCH, Priority.BACKGROUND)
+#: The HLS layer's priorities: 0 = a viewer's first segment (or a seek), 1 = the viewer's
+#: next segment, 2 = the server's own look-ahead. Both kinds of viewer request are
+#: PLAYBACK: a player asks for what it is about to play, and that request is what moves the
+#: viewer's playhead in the run manager (PREFETCH, which doesn't, would pin the playhead
+#: at the first segment: the run then pauses ``transcode_ahead_s`` past it and the viewer
+#: catching up waits for every segment).
+_PRIORITIES = (Priority.PLAYBACK, Priority.PLAYBACK, Priority.PREFETCH)
 
 
 class RunTranscoder:
-    def __init__(self, settings: Settings, runs: RunManager) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runs: RunManager,
+        *,
+        inputs: Callable[[str], str] | None = None,
+    ) -> None:
+        """``inputs(path)``: what ffmpeg opens for a media file (``FileSources.input_for``:
+        a loopback URL for a torrent file still downloading); default the path."""
         self.settings = settings
         self.runs = runs
+        self._inputs = inputs
         self._ffmpeg = ffmpeg_path(settings.ffmpeg_path)
         self._keys: dict[tuple[object, ...], RenditionKey] = {}
 
     def job(self, ctx: MediaContext, rendition: VideoRendition, start_index: int) -> TranscodeJob:
         burn = BurnIn.from_choice(ctx.info, rendition.burn) if rendition.burn else None
         return TranscodeJob(
-            input=str(ctx.source.path),
+            input=self._input(str(ctx.source.path)),
             boundaries=tuple(float(t) for t in ctx.starts),
             start_index=start_index,
             out_dir="",
@@ -47,6 +63,9 @@ class RunTranscoder:
             vaapi_device=self.settings.vaapi_device,
             preset=self.settings.x264_preset,
         )
+
+    def _input(self, path: str) -> str:
+        return path if self._inputs is None else self._inputs(path)
 
     def key(self, ctx: MediaContext, rendition: VideoRendition) -> RenditionKey:
         memo = (ctx.fingerprint, ctx.plan.key, rendition.spec)
@@ -79,3 +98,8 @@ class RunTranscoder:
 
     def forget(self, session: str) -> None:
         self.runs.forget(session)
+
+    def leave(self, ctx: MediaContext, rendition: VideoRendition, session: str) -> None:
+        """``session`` switched away from ``rendition`` (ABR): its run no longer has this
+        viewer to work ahead for, so it pauses and gives its slot to the new rendition."""
+        self.runs.forget(session or None, self.key(ctx, rendition))
