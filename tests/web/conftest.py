@@ -16,7 +16,6 @@ import pytest
 from ferrite import config
 from ferrite.app import create_app
 from ferrite.auth.passwords import Passwords
-from ferrite.web.routes import mount_web
 from tests import media
 from tests.api.server import ServerThread
 from tests.web.server import (
@@ -33,7 +32,8 @@ from tests.web.server import (
 @pytest.fixture(scope="session")
 def web_library(tmp_path_factory: pytest.TempPathFactory) -> WebLibrary:
     """A small library: long enough clips to seek and resume in, two audio tracks and
-    subtitles, an HEVC 10-bit file a browser cannot decode, and a two-season show."""
+    subtitles in a 480p file (so HLS offers a second, converted rung), an HEVC 10-bit
+    file a browser cannot decode, and a two-season show."""
     root = tmp_path_factory.mktemp("web-library")
     movies, shows = root / "movies", root / "shows"
     long_h264 = media.Clip(duration=30.0)
@@ -43,6 +43,8 @@ def web_library(tmp_path_factory: pytest.TempPathFactory) -> WebLibrary:
         movies / "Multi Track (2021)" / "Multi Track (2021).mp4",
         media.Clip(
             duration=30.0,
+            # Big enough for a ladder: the stream-copy rung plus a converted 360p one.
+            size=(854, 480),
             audio=(
                 media.Audio("aac", 2, "eng", "English"),
                 media.Audio("aac", 2, "fre", "Français", 660),
@@ -81,7 +83,8 @@ def cheap_passwords() -> Iterator[Passwords]:
 def web_server(
     tmp_path_factory: pytest.TempPathFactory, web_library: WebLibrary, cheap_passwords: Passwords
 ) -> Iterator[WebServer]:
-    """A fresh Ferrite (empty data directory, no user yet) with the UI mounted."""
+    """A fresh Ferrite (empty data directory, no user yet), as ``create_app`` builds it:
+    every router, the UI (``mount_web``), scanner, artwork and playback."""
     data_dir = tmp_path_factory.mktemp("web-data")
     settings = config.load(
         {
@@ -95,7 +98,6 @@ def web_server(
         environ={},
     )
     app = create_app(settings, passwords=cheap_passwords)
-    mount_web(app)
     thread = ServerThread(app).start()
     try:
         yield WebServer(thread, data_dir, web_library)

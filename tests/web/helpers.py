@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.web.server import ADMIN, STEP_MS, WebServer
+from tests.web.server import ADMIN, STEP_MS, PageLog, WebServer
 
 VIDEO_STATE = """() => {
   const v = document.querySelector('.player video');
@@ -68,5 +68,17 @@ def open_menu(page: Any, name: str) -> None:
 def menu_items(page: Any) -> list[dict[str, Any]]:
     return page.evaluate(
         """() => Array.from(document.querySelectorAll('.p-menu [role=menuitemradio]'), (b) => ({
-            label: b.textContent, checked: b.getAttribute('aria-checked') === 'true' }))"""
+            label: b.querySelector('span').textContent,
+            checked: b.getAttribute('aria-checked') === 'true' }))"""
     )
+
+
+def next_decision(page: Any, log: PageLog, since: int, timeout_s: float = 20) -> dict[str, Any]:
+    """The first ``POST /api/playback`` answer after the first ``since`` ones. (Playwright
+    reports a response a moment after the page has it: wait for it rather than read
+    ``log.decisions[-1]`` at once.)"""
+    deadline = time.monotonic() + timeout_s
+    while len(log.decisions) <= since:
+        assert time.monotonic() < deadline, "no playback session was created"
+        page.wait_for_timeout(50)
+    return log.decisions[since]

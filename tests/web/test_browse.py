@@ -13,7 +13,7 @@ from ferrite.library.queries import item_artwork
 from tests.web.helpers import login_ui
 from tests.web.server import ARTIFACTS, PageLog, WebServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -75,7 +75,7 @@ def test_item_page_shows_the_file_facts(page: Any, web_server: WebServer, shot: 
     page.wait_for_selector("[data-facts=video]")
     video = page.inner_text("[data-facts=video]")
     assert "H.264" in video
-    assert "320 × 180" in video
+    assert "854 × 480" in video
     assert "24 fps" in video
     assert "SDR" in video
     audio = page.inner_text("[data-facts=audio]")
@@ -147,7 +147,7 @@ def test_missing_artwork_falls_back_to_a_placeholder(browser: Any, web_server: W
         page.wait_for_function(f'() => document.querySelector("{other}").naturalWidth === 320')
     finally:
         fresh.close()
-        web_server.make_artwork()
+        web_server.restore_artwork()
 
 
 def test_admin_manages_users_and_their_libraries(

@@ -11,7 +11,7 @@ import pytest
 from tests.web.helpers import login_ui
 from tests.web.server import ADMIN, PageLog, WebServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 def test_first_visit_opens_setup_and_creates_the_admin(

@@ -18,7 +18,6 @@ from ferrite.auth.tokens import AuthTable, Principal
 from ferrite.errors import TokenExpired, TokenInvalid
 from ferrite.web.assets import load_bundle
 from ferrite.web.imagetokens import DAY_S, ImageTokens
-from ferrite.web.routes import mount_web
 from tests.api.server import ServerThread
 from tests.web.server import CREDENTIALS
 
@@ -30,8 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
         {"data_dir": tmp_path_factory.mktemp("data"), "watch": False, "demo": False},
         environ={},
     )
-    app = create_app(settings, passwords=passwords)
-    mount_web(app)
+    app = create_app(settings, passwords=passwords)  # mounts the UI last
     thread = ServerThread(app).start()
     try:
         yield thread

@@ -118,10 +118,12 @@ export class NativeEngine extends Emitter {
 /** hls.js over Media Source Extensions. */
 export class HlsJsEngine extends Emitter {
   kind = 'hls.js';
-  constructor(Hls, { onFatal } = {}) {
+  constructor(Hls, { onFatal, subtitle = null, startVideo = null } = {}) {
     super();
     this.Hls = Hls;
     this.onFatal = onFatal;
+    this.subtitle = subtitle; // hls.js SubtitleSelectionOption ({name, forced}) or null
+    this.startVideo = startVideo; // the server's id of the video rendition to start on
     this.mediaRecoveries = 0;
     this.networkRetries = 0;
   }
@@ -138,11 +140,15 @@ export class HlsJsEngine extends Emitter {
       maxMaxBufferLength: 120,
       maxBufferSize: 120 * 1000 * 1000,
       enableWorker: true,
+      // Loading starts once the start level is chosen (MANIFEST_PARSED below).
+      autoStartLoad: false,
       workerPath: new URL('../../vendor/hls.worker.js', import.meta.url).href,
       startFragPrefetch: true,
       capLevelToPlayerSize: false,
       subtitleDisplay: true,
       renderTextTracksNatively: true,
+      // The track to show from the start: hls.js selects it when it lists the tracks.
+      ...(this.subtitle ? { subtitlePreference: this.subtitle } : {}),
     });
     const E = Hls.Events;
     const fire = () => this.changed();
@@ -151,6 +157,11 @@ export class HlsJsEngine extends Emitter {
     }
     this.hls.on(E.FRAG_LOADED, () => { this.networkRetries = 0; });
     this.hls.on(E.ERROR, (_event, data) => this.onError(data));
+    this.hls.once(E.MANIFEST_PARSED, () => {
+      const first = this.levelOf(this.startVideo);
+      if (first >= 0) this.hls.startLevel = first;
+      this.hls.startLoad(start > 0 ? start : -1);
+    });
     const parsed = new Promise((resolve, reject) => {
       this.hls.once(E.MANIFEST_PARSED, resolve);
       this.rejectAttach = reject;
@@ -160,6 +171,14 @@ export class HlsJsEngine extends Emitter {
     this.hls.attachMedia(video);
     await parsed;
     this.rejectAttach = null;
+  }
+
+  /** The hls.js level index of the server's video rendition `id` (its playlist is
+   * `v/<id>.m3u8`), or -1. */
+  levelOf(id) {
+    if (!id || !this.hls) return -1;
+    const tail = `/v/${encodeURIComponent(id)}.m3u8`;
+    return this.hls.levels.findIndex((l) => new URL(l.uri, location.href).pathname.endsWith(tail));
   }
 
   onError(data) {
@@ -191,7 +210,7 @@ export class HlsJsEngine extends Emitter {
   subtitleTracks() {
     const hls = this.hls;
     if (!hls) return [];
-    return hls.subtitleTracks.map((t, i) => ({ id: i, label: t.name || t.lang || `Subtitles ${i + 1}`, lang: t.lang, active: i === hls.subtitleTrack, forced: t.forced }));
+    return hls.subtitleTracks.map((t, i) => ({ id: i, name: t.name, label: t.name || t.lang || `Subtitles ${i + 1}`, lang: t.lang, active: i === hls.subtitleTrack, forced: t.forced }));
   }
   setSubtitle(id) {
     this.hls.subtitleDisplay = id >= 0;

@@ -23,9 +23,10 @@ export class PlaybackSession {
     this.id = decision.session_id;
     this.method = decision.method;
     this.reasons = decision.reasons ?? [];
+    this.renditions = decision.renditions ?? null; // HLS: {video, audio, subtitles}
     this.url = decision.url;
     this.expiresAt = decision.expires_at;
-    this.token = streamToken(decision.url);
+    this.token = decision.token ?? streamToken(decision.url);
     this.closed = false;
     this.timer = 0;
     this.onGone = null; // called when the server no longer knows the session (404/401)
@@ -71,18 +72,17 @@ export class PlaybackSession {
 
   /**
    * The page is going away (tab closed, reload, navigation): one request that records the
-   * final position and ends the session, `POST events [{type: "position"}, {type: "stop"}]`,
-   * sent with fetch keepalive, or sendBeacon where keepalive fetch is unavailable
-   * (sendBeacon can only POST, which is why stop is an event here rather than a DELETE;
-   * and two requests sent while a page unloads may arrive in either order).
+   * final position and ends the session, `POST events {type: "stop", position_s}` (the
+   * server stores the position before it ends the session), sent with fetch keepalive, or
+   * sendBeacon where keepalive fetch is unavailable. sendBeacon can only POST, which is
+   * why stop is an event here rather than a DELETE; and it is one request because two
+   * sent while a page unloads may arrive in either order.
    */
   stopOnUnload(positionS) {
     if (this.closed) return;
     clearInterval(this.timer);
     this.closed = true;
-    // A list is handled in order: the position is recorded, then the session ends.
-    const position = round(positionS ?? 0);
-    const body = JSON.stringify([{ type: 'position', position_s: position }, { type: 'stop', position_s: position }]);
+    const body = JSON.stringify({ type: 'stop', position_s: round(positionS ?? 0) });
     try {
       fetch(this.eventsUrl, { method: 'POST', keepalive: true, headers: { 'content-type': 'application/json' }, body });
     } catch {

@@ -44,7 +44,7 @@ export async function homeView(ctx) {
 
 function remaining(item) {
   const left = (item.duration_s ?? 0) - (item.progress?.position_s ?? 0);
-  const label = left > 60 ? `${Math.round(left / 60)} min left` : 'Almost done';
+  const label = left >= 60 ? `${Math.round(left / 60)} min left` : `${Math.max(1, Math.round(left))} s left`;
   if (item.kind === 'episode') return `S${item.season_number ?? '?'} · E${item.episode_number ?? '?'} · ${label}`;
   return label;
 }

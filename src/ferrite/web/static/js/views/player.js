@@ -97,7 +97,10 @@ export async function playerView(ctx) {
   const choice = { audio: null, subtitle: null, maxHeight: null, forceHls: false };
   // Choices made during direct play, applied to the HLS tracks once they are known.
   let pendingAudio = null; // {language, title}
-  let pendingSubtitle = null;
+  let pendingSubtitle = null; // native HLS: applied once the browser lists the tracks
+  // The HLS subtitle rendition the viewer picked ({name, forced}; {off: true}): hls.js is
+  // created with it as its preference, so it survives a new session (recovery, restart).
+  let subtitlePick = null;
   let session = null;
   let engine = null;
   let telemetry = null;
@@ -181,11 +184,33 @@ export async function playerView(ctx) {
     }
   }
 
+  /** hls.js's subtitlePreference for session s: what the viewer picked in the HLS menu,
+   * else the rendition made for the subtitle stream asked of the server (selecting it by
+   * hand once hls.js lists its tracks loses a race with hls.js's own initial selection). */
+  function subtitlePreference(s) {
+    if (subtitlePick) return subtitlePick.off ? null : subtitlePick;
+    const r = choice.subtitle !== null ? s.renditions?.subtitles?.find((x) => x.track_id === choice.subtitle) : null;
+    return r ? { name: r.name, forced: r.forced } : null;
+  }
+
+  /** The video rendition to start on: the source as it is (stream copy) when the ladder
+   * has it. hls.js would otherwise start one rung below the first one listed (its first
+   * bandwidth guess is that rung's bitrate, and it keeps a margin), i.e. on a converted
+   * rung: a conversion started for a few seconds of video, and a slower first frame. On a
+   * metered or slow connection hls.js's own guess stands. */
+  function startRendition(s) {
+    const net = navigator.connection;
+    if (net?.saveData || /(^|-)2g$|^3g$/.test(net?.effectiveType ?? '')) return null;
+    return s.renditions?.video?.find((v) => v.copy)?.id ?? null;
+  }
+
   async function makeEngine(s) {
     if (s.method === 'direct' && !new URL(s.url, location.href).pathname.endsWith('.m3u8')) return new DirectEngine();
     if (native) return new NativeEngine();
     const Hls = await loadHls();
-    if (Hls.isSupported()) return new HlsJsEngine(Hls, { onFatal: (e) => recover(e.message, e) });
+    if (Hls.isSupported()) {
+      return new HlsJsEngine(Hls, { onFatal: (e) => recover(e.message, e), subtitle: subtitlePreference(s), startVideo: startRendition(s) });
+    }
     if (canPlayHlsNatively(video)) return new NativeEngine();
     throw new Error('This browser cannot play HLS video.');
   }
@@ -242,7 +267,7 @@ export async function playerView(ctx) {
 
     // Subtitles: HLS renditions; during direct play picking one switches to HLS.
     const hlsSubs = hlsMode ? engine.subtitleTracks() : [];
-    if (pendingSubtitle && hlsSubs.length) {
+    if (pendingSubtitle && hlsSubs.length && engine.kind === 'native') {
       const want = pendingSubtitle;
       pendingSubtitle = null;
       const match = pickTrack(hlsSubs, want) ?? hlsSubs[0];
@@ -254,7 +279,11 @@ export async function playerView(ctx) {
       controls.setMenu('subtitles', {
         title: 'Subtitles',
         items: [{ id: -1, label: 'Off', checked: !anyOn }, ...hlsSubs.map((t) => ({ id: t.id, label: t.label, detail: t.forced && !/forced/i.test(t.label) ? 'Forced' : languageDetail(t), checked: t.active }))],
-        onselect: (id) => engine.setSubtitle(id),
+        onselect: (id) => {
+          const t = hlsSubs.find((x) => x.id === id);
+          subtitlePick = t ? { name: t.name, forced: t.forced } : { off: true };
+          engine.setSubtitle(id);
+        },
       });
     } else {
       const subs = item.subtitles ?? [];
@@ -265,8 +294,10 @@ export async function playerView(ctx) {
           const sub = subs.find((s) => s.id === id);
           if (!sub) return;
           pendingSubtitle = { language: sub.language, title: sub.title };
+          subtitlePick = null;
           // The server learns the choice (image subtitles must be drawn into the picture);
-          // text ones are HLS WebVTT renditions, selected once hls.js lists them.
+          // text ones are HLS WebVTT renditions, which hls.js shows from the start (see
+          // subtitlePreference) and the browser's own HLS once it lists them.
           choice.subtitle = sub.id;
           choice.forceHls = true;
           lastPosition = position();
