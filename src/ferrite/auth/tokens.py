@@ -251,11 +251,13 @@ class StreamClaims:
     expires_at: int
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Unpadded URL-safe base64 (token parts)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _uint(text: str) -> int:
+def parse_uint(text: str) -> int:
+    """A positive decimal token field, or TokenInvalid (no signs, no huge numbers)."""
     if not (0 < len(text) <= 18 and text.isascii() and text.isdigit()):
         raise TokenInvalid()
     return int(text)
@@ -271,7 +273,7 @@ class StreamTokens:
     def _sign(self, session_id: str, payload: str) -> str:
         mac = self._mac.copy()
         mac.update(f"{len(session_id)}:{session_id}|{payload}".encode())
-        return _b64(mac.digest()[:16])
+        return b64url(mac.digest()[:16])
 
     def sign_stream_token(
         self, session_id: str, item_id: int, user_id: int, expires_at: float
@@ -285,7 +287,7 @@ class StreamTokens:
         parts = token.split(".")
         if len(parts) != 4:
             raise TokenInvalid()
-        item_id, user_id, expires_at = (_uint(p) for p in parts[:3])
+        item_id, user_id, expires_at = (parse_uint(p) for p in parts[:3])
         expected = self._sign(session_id, token[: -len(parts[3]) - 1])
         if not hmac.compare_digest(expected.encode(), parts[3].encode("ascii", "replace")):
             raise TokenInvalid()

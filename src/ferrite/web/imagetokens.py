@@ -18,24 +18,13 @@ browser history and the HTTP cache. Instead the UI asks once for an *image token
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 
-from ferrite.auth.tokens import AuthTable, Clock, Principal, derive_key
+from ferrite.auth.tokens import AuthTable, Clock, Principal, b64url, derive_key, parse_uint
 from ferrite.errors import TokenExpired, TokenInvalid
 
 DAY_S = 86_400
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _uint(text: str) -> int:
-    if not (0 < len(text) <= 18 and text.isascii() and text.isdigit()):
-        raise TokenInvalid()
-    return int(text)
 
 
 class ImageTokens:
@@ -45,7 +34,7 @@ class ImageTokens:
         self._clock = clock
 
     def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest()[:16])
+        return b64url(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest()[:16])
 
     def expires_at(self) -> int:
         """The end of tomorrow (UTC): a token is valid 24 to 48 hours."""
@@ -60,7 +49,7 @@ class ImageTokens:
         parts = token.split(".")
         if len(parts) != 4:
             raise TokenInvalid("Malformed image token.")
-        user_id, version, expires_at = (_uint(p) for p in parts[:3])
+        user_id, version, expires_at = (parse_uint(p) for p in parts[:3])
         payload = token[: -len(parts[3]) - 1]
         given = parts[3].encode("ascii", "replace")
         if not hmac.compare_digest(self._mac(payload).encode(), given):
