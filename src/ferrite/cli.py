@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ferrite import config
+from ferrite.bench import cli as bench_cli
 from ferrite.errors import FerriteError
 
 EXIT_OK = 0
@@ -69,6 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
+        # Ferrite logs each request itself (ferrite.api.requestlog) by route template;
+        # uvicorn's access log would print raw paths, and playback paths hold tokens.
+        access_log=False,
         # Open direct-play streams must not hold shutdown hostage.
         timeout_graceful_shutdown=5,
     )
@@ -159,7 +163,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    raise NotImplementedError("ferrite bench")
+    from ferrite.bench.cli import main as bench_main
+
+    return bench_main(args)
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -209,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("dir", nargs="?", type=Path, metavar="DIR")
     demo.set_defaults(func=cmd_demo)
 
-    bench = sub.add_parser("bench", help="synthetic playback benchmark")
-    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench = sub.add_parser(
+        "bench", help="synthetic playback benchmark (N viewers; TTFF, seek, segment latency)"
+    )
+    bench_cli.add_arguments(bench)
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -108,6 +108,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_window_s", float, 300.0, "Window of the login rate limit."),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
     Setting("torrent_listen_port", int, 6881, "Port libtorrent listens on (0 = any)."),
+    Setting(
+        "torrent_listen_host",
+        str,
+        "",
+        "Addresses libtorrent listens on, comma-separated (empty = all; 127.0.0.1 = local only).",
+    ),
     Setting("torrent_dht", _bool, True, "Use the BitTorrent DHT."),
     Setting("torrent_lsd", _bool, True, "Use local service discovery."),
     Setting("torrent_upnp", _bool, True, "Use UPnP/NAT-PMP port mapping."),
@@ -154,6 +160,7 @@ class Settings:
     login_window_s: float
     log_level: str
     torrent_listen_port: int
+    torrent_listen_host: str
     torrent_dht: bool
     torrent_lsd: bool
     torrent_upnp: bool

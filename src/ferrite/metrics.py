@@ -36,7 +36,11 @@ SEGMENT_WAIT = Histogram(
     buckets=MS_BUCKETS,
 )
 SEGMENT_GENERATION = Histogram(
-    "hls_segment_generation_ms", "Time to produce one segment.", ["mode"], buckets=MS_BUCKETS
+    "hls_segment_generation_ms",
+    "Time to produce one segment, by mode: copy (packager, stream copy), audio_transcode "
+    "(packager, AAC encode), transcode (an ffmpeg run's time per segment).",
+    ["mode"],
+    buckets=MS_BUCKETS,
 )
 SERVER_TTFF = Histogram(
     "playback_server_ttff_ms",
@@ -56,13 +60,18 @@ CACHE_INFLIGHT_WAITS = Counter(
     "cache_inflight_waits_total", "Requests that joined a producer already under way.", ["kind"]
 )
 CACHE_EVICTIONS = Counter("cache_evictions_total", "Entries evicted from the cache.")
-CACHE_BYTES = Gauge("cache_bytes", "Bytes held by the segment/playlist cache.")
+CACHE_BYTES = Gauge(
+    "cache_bytes", "Bytes held by the segment/playlist cache (read from the cache at scrape)."
+)
 ACTIVE_SESSIONS = Gauge("active_sessions", "Playback sessions alive.")
 ACTIVE_TRANSCODES = Gauge("active_transcodes", "ffmpeg transcode runs alive.", ["state"])
 FFMPEG_RESTARTS = Counter("ffmpeg_restarts_total", "Transcode runs restarted after a crash.")
 FFMPEG_PROCESSES = Counter("ffmpeg_processes_total", "ffmpeg processes started.", ["outcome"])
 SCAN_DURATION = Histogram(
-    "scan_duration_ms", "Library scan duration.", ["kind"], buckets=(*MS_BUCKETS, 60000, 300000)
+    "scan_duration_ms",
+    "Library scan duration; kind full (whole library) or paths (watcher, changed paths).",
+    ["kind"],
+    buckets=(*MS_BUCKETS, 60000, 300000),
 )
 SCAN_FAILURES = Counter("scan_failures_total", "Files that failed to probe.")
 HTTP_REQUESTS = Histogram(

@@ -28,6 +28,7 @@ from ferrite.errors import NotFound
 from ferrite.library import queries
 from ferrite.library.queries import FileLocation
 from ferrite.library.scanner import Scanner
+from ferrite.sources import FileSources
 
 if TYPE_CHECKING:
     from ferrite.library.watcher import LibraryWatcher
@@ -182,6 +183,8 @@ class Services:
     scanner: Scanner | None = None
     watcher: LibraryWatcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # parts added by other features
+    # Media files not all on disk yet (torrents), read through their owner: see sources.py
+    sources: FileSources = field(default_factory=FileSources)
     _owns_passwords: bool = True
 
     @classmethod
@@ -254,6 +257,7 @@ class Services:
         if self.scanner is not None:
             await asyncio.to_thread(self.scanner.close)
         await self.tasks.aclose(grace_s=grace_s)
+        await asyncio.to_thread(self.sources.close)
         if self._owns_passwords:
             self.auth.close()
         await asyncio.to_thread(self.db.close)

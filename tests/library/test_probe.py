@@ -413,3 +413,53 @@ def test_timings_are_reported(library_root: Path) -> None:
     assert t.keyframes_s > 0
     assert t.subtitles_s > 0
     assert t.total_s == pytest.approx(t.open_s + t.streams_s + t.keyframes_s + t.subtitles_s)
+
+
+class _Reads:
+    """A file object over a real file that records what a probe reads and is told."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = path.open("rb")
+        self.reads: list[tuple[int, int]] = []
+        self.hinted: list[tuple[int, int]] = []
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        at = self._f.tell()
+        data = self._f.read(size)
+        self.reads.append((at, at + len(data)))
+        return data
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def will_need(self, ranges: list[tuple[int, int]]) -> None:
+        self.hinted += ranges
+
+    def close(self) -> None:
+        self._f.close()
+
+
+@pytest.mark.parametrize("name", ["h264", "moov_end", "hevc"])
+def test_probe_through_a_file_object_matches_the_path_and_announces_its_reads(
+    library_root: Path, name: str
+) -> None:
+    """Torrent files are probed through a reader (ferrite.torrent): same result as by
+    path, and the ranges read after the index are announced before they are read."""
+    path = lib(library_root, name)
+    file = _Reads(path)
+    try:
+        streamed = probe(path, sidecars=[], file=file)
+    finally:
+        file.close()
+    assert streamed == probe(path, sidecars=[])
+    size = path.stat().st_size
+    assert file.hinted
+    assert all(0 <= a < b <= size for a, b in file.hinted)
+    # Every announced range is really read (a hint that is never used wastes bandwidth).
+    for a, b in file.hinted:
+        assert any(x < b and a < y for x, y in file.reads), (a, b)
+    # The last GOP is announced: from the index's last keyframe to the end of the file.
+    assert max(b for _, b in file.hinted) == size

@@ -38,4 +38,3 @@ def test_empty_database_migrates_to_the_declared_schema(tmp_path: Path) -> None:
         assert "uq_users_username_lower" in names
     finally:
         db.close()
-

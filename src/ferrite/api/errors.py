@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ferrite.api.requestlog import route_template
 from ferrite.errors import (
     FerriteError,
     InvalidRange,
@@ -147,14 +148,16 @@ class CatchAllMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             if started:
-                log.warning(
-                    "%s %s failed mid-response: %r", scope.get("method"), scope.get("path"), exc
+                log.warning(  # the route template: the raw path may hold a stream token
+                    "%s %s failed mid-response: %r", scope.get("method"), route_template(scope), exc
                 )
                 raise
             if isinstance(exc, FerriteError):
                 response: Response = error_response(exc)
             else:
-                log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+                log.exception(
+                    "unhandled error in %s %s", scope.get("method"), route_template(scope)
+                )
                 response = envelope(
                     500, "internal_error", "Something went wrong on the server; it was logged."
                 )

@@ -4,6 +4,8 @@ Nothing in the request names a path: the item id leads to its media file through
 database, once; :class:`~ferrite.services.FileLocator` caches item -> location, so a
 player's stream of range requests costs no query at all (auth is the in-memory token
 check). The library grant is checked on every request against the cached location.
+A file registered in ``svc.sources`` (a torrent still downloading) is served from its
+piece-aware reader instead of the disk (``http.files.open_streamed``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.responses import Response
 from ferrite.api.deps import MAX_ID, CurrentUser, Id, ServicesDep
 from ferrite.auth.tokens import Principal
 from ferrite.errors import MediaChanged, NotFound
-from ferrite.http.files import file_response, media_type_for, open_file
+from ferrite.http.files import OpenFile, file_response, media_type_for, open_file, open_streamed
 from ferrite.library import queries
 from ferrite.services import Services
 
@@ -50,7 +52,7 @@ async def serve_item_file(
     if not _visible(user, location.library_id):
         raise NotFound("No such item.")
     try:
-        opened = await open_file(location.path)
+        opened = await _open(svc, location.path)
     except NotFound:
         # Moved or deleted since it was cached: look once more in the database.
         svc.files.invalidate(item_id)
@@ -59,7 +61,7 @@ async def serve_item_file(
             raise MediaChanged() from None
         location = fresh
         try:
-            opened = await open_file(location.path)
+            opened = await _open(svc, location.path)
         except NotFound:
             svc.files.invalidate(item_id)
             raise MediaChanged() from None
@@ -69,6 +71,11 @@ async def serve_item_file(
     return file_response(
         request, opened, media_type=media_type, headers={"cache-control": "private, no-transform"}
     )
+
+
+async def _open(svc: Services, path: str) -> OpenFile:
+    streamed = svc.sources.get(path)
+    return await (open_file(path) if streamed is None else open_streamed(streamed))
 
 
 @router.api_route("/api/items/{item_id}/file", methods=["GET", "HEAD"])

@@ -123,9 +123,7 @@ async def put_progress(
 
 
 @router.get("/api/items/{item_id}/artwork")
-async def get_artwork(
-    item_id: Id, request: Request, user: ImageUser, svc: ServicesDep
-) -> Response:
+async def get_artwork(item_id: Id, request: Request, user: ImageUser, svc: ServicesDep) -> Response:
     """The item's poster; ``<img>`` tags authorise with ``?token=`` (an image token)."""
     name = await svc.db.read(lambda c: queries.item_artwork(c, item_id, libraries=user.libraries))
     # The name comes from the scanner, not the request; refuse anything but a plain name.

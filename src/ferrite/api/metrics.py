@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from ferrite.api.deps import ServicesDep
 from ferrite.errors import Forbidden
-from ferrite.metrics import CACHE_BYTES
 
 router = APIRouter(tags=["metrics"])
 
@@ -29,7 +28,4 @@ async def metrics(request: Request, svc: ServicesDep) -> Response:
         user = svc.auth.authenticate(request.headers.get("authorization"))
         if not user.is_admin:
             raise Forbidden("Metrics are for admins (or scrapers on this machine).")
-    pb = svc.extras.get("playback")
-    if pb is not None:
-        CACHE_BYTES.set(pb.hls.cache.stats.bytes)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -12,6 +12,7 @@ finds the session in memory: no database on the hot path.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import time
 from collections.abc import AsyncIterator
@@ -289,6 +290,8 @@ async def progressive_stream(
         ffmpeg_path(settings.ffmpeg_path),
         settings.x264_preset,
     )
+    # A file still arriving (a torrent) reaches ffmpeg through the loopback feed.
+    job = dataclasses.replace(job, input=svc.sources.input_for(job.input))
     runs = svc.extras["runs"]
     stream = ProgressiveStream(job, admission=runs.admission)
     session.touch(pb.clock())

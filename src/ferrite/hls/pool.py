@@ -12,6 +12,12 @@ Before lending, the file is checked against the identity the library scanned
 :class:`~ferrite.errors.MediaChanged`, and containers opened on an older version of the
 path (different inode, size or mtime) are closed, never reused. A borrower that saw an
 error gives its container back as *broken* and it is closed.
+
+Files registered in :class:`~ferrite.sources.FileSources` (torrent files still
+downloading) are opened through their owner's file object instead of the path (PyAV reads
+the piece-aware reader) until the disk holds them completely, and skip the stat identity
+check (their size and mtime change while they arrive); unregistering one closes its idle
+containers.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from pathlib import Path
 
 import av
 import av.container
+import av.error
 
 from ferrite.errors import MediaChanged, MediaError, Overloaded
+from ferrite.sources import FileSources, Readable
 
 __all__ = ["ContainerPool", "SourceFile"]
 
@@ -75,6 +83,7 @@ class ContainerPool:
         max_idle: int = 32,
         wait_timeout: float = 30.0,
         opener: Opener = _open,
+        sources: FileSources | None = None,
     ) -> None:
         self._per_file = per_file
         self._max_idle = max_idle
@@ -85,10 +94,16 @@ class ContainerPool:
         self._idle_total = 0
         self._closed = False
         self.opened = 0  # containers opened so far (a metric and a test hook)
+        self._sources = sources
+        self._files: dict[int, Readable] = {}  # id(container) -> file object it reads
+        if sources is not None:
+            sources.on_unregister(self._drop_path)
 
     def check(self, source: SourceFile) -> _Key:
         """Stat the file; :class:`MediaChanged` unless it is still the scanned version."""
         path = os.fspath(source.path)
+        if self._sources is not None and path in self._sources:
+            return _Key(path, 0, 0, source.size, source.mtime_ns)  # see module docstring
         try:
             st = Path(path).stat()
         except FileNotFoundError as exc:
@@ -143,9 +158,9 @@ class ContainerPool:
                     self._lock.wait(remaining)
         finally:
             for c in stale:
-                c.close()
+                self._close(c)
         try:
-            container = self._opener(key.path)
+            container = self._open(key.path)
         except BaseException:
             with self._lock:
                 slot.open_count -= 1
@@ -169,9 +184,13 @@ class ContainerPool:
                 slot.idle.append(container)
                 self._idle_total += 1
                 to_close += self._evict_locked()
+                file = self._files.get(id(container))
+                idle = getattr(file, "idle", None)
+                if idle is not None:
+                    idle()  # a streamed file's reader: nothing it planned is urgent now
             self._lock.notify_all()
         for c in to_close:
-            c.close()
+            self._close(c)
 
     def _evict_locked(self) -> list[av.container.InputContainer]:
         out = []
@@ -191,7 +210,7 @@ class ContainerPool:
         with self._lock:
             to_close = self._drop_path_locked(path)
         for c in to_close:
-            c.close()
+            self._close(c)
 
     def _drop_path_locked(self, path: str) -> list[av.container.InputContainer]:
         """Forget every version of ``path``: idle containers close, lent ones on return."""
@@ -215,4 +234,28 @@ class ContainerPool:
             self._idle_total = 0
             self._lock.notify_all()
         for c in to_close:
-            c.close()
+            self._close(c)
+
+    def _open(self, path: str) -> av.container.InputContainer:
+        streamed = self._sources.get(path) if self._sources is not None else None
+        file = streamed.open() if streamed is not None else None
+        if file is None:
+            return self._opener(path)
+        try:
+            container = av.open(file, "r")
+        except av.error.FFmpegError as exc:
+            file.close()
+            raise MediaError(f"cannot open {Path(path).name}: {exc}") from exc
+        except BaseException:
+            file.close()
+            raise
+        with self._lock:
+            self._files[id(container)] = file
+        return container
+
+    def _close(self, container: av.container.InputContainer) -> None:
+        with self._lock:
+            file = self._files.pop(id(container), None)
+        container.close()
+        if file is not None:
+            file.close()

@@ -15,6 +15,11 @@ Zero-copy: uvicorn implements neither ``http.response.pathsend`` nor
 ASGI app. Bytes are read with ``pread`` in a worker thread in :data:`CHUNK_SIZE` chunks and
 handed to the server, whose flow control (``send`` waits for the socket to drain) bounds
 memory to about two chunks per response. Nothing ever reads a whole file.
+
+A file that is not all on disk yet (a torrent still downloading, ``ferrite.sources``) is
+served the same way from its piece-aware reader (:func:`open_streamed`): each chunk is a
+blocking read in a worker thread that waits for verified pieces; a client that goes away
+abandons the wait (closing the reader wakes it).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ferrite.http.ranges import (
     multipart_layout,
     parse_range,
 )
+from ferrite.sources import Readable, StreamedFile
 
 #: Bytes read per ``pread``; a response holds at most about two of these in memory.
 CHUNK_SIZE = 512 * 1024
@@ -88,17 +94,29 @@ def etag_for(size: int, mtime_ns: int) -> str:
 
 @dataclass(slots=True)
 class OpenFile:
-    """A file opened for serving: the descriptor and the ``fstat`` that describes it."""
+    """A file opened for serving: the descriptor and the ``fstat`` that describes it
+    (or, for a streamed file, its reader, its size and the version its owner gave it)."""
 
     fd: int
     size: int
     mtime_ns: int
     mtime: float
+    reader: Readable | None = None
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        """Blocking: up to ``n`` bytes at ``offset`` (call it from a worker thread)."""
+        if self.reader is None:
+            return os.pread(self.fd, n, offset)
+        self.reader.seek(offset)
+        return self.reader.read(n)
 
     def close(self) -> None:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
+        if self.reader is not None:
+            reader, self.reader = self.reader, None
+            reader.close()
 
 
 def _open(path: str) -> OpenFile:
@@ -127,6 +145,17 @@ async def open_file(path: str | os.PathLike[str]) -> OpenFile:
         raise NotFound("The file is gone.") from exc
     except OSError as exc:
         raise MediaError(f"The file cannot be opened ({exc.strerror}).") from exc
+
+
+async def open_streamed(file: StreamedFile) -> OpenFile:
+    """Open a registered streamed file: its reader while incomplete, else the disk file."""
+    try:
+        reader = await anyio.to_thread.run_sync(file.open)
+    except OSError as exc:
+        raise MediaError(f"The file cannot be opened ({exc}).") from exc
+    if reader is None:
+        return await open_file(file.path)
+    return OpenFile(-1, file.size, file.version_ns, file.version_ns / 1e9, reader)
 
 
 def file_response(
@@ -277,11 +306,17 @@ class FileBody(Response):
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def _send_range(self, send: Send, r: ByteRange) -> None:
-        fd = self.file.fd
+        file = self.file
+        # A streamed file's read may wait for pieces: a vanished client abandons it (the
+        # reader is closed in __call__, which wakes the read); a pread is never abandoned
+        # (closing its descriptor under it could hand the number to another file).
+        abandon = file.reader is not None
         offset = r.start
         while offset < r.stop:
             n = min(self.chunk_size, r.stop - offset)
-            chunk = await anyio.to_thread.run_sync(os.pread, fd, n, offset)
+            chunk = await anyio.to_thread.run_sync(
+                file.read_at, offset, n, abandon_on_cancel=abandon
+            )
             if not chunk:
                 # The file shrank under us: the promised Content-Length cannot be met, so
                 # the connection must be cut rather than end cleanly short.

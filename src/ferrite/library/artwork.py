@@ -46,7 +46,7 @@ from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from ferrite.db.engine import Database
-from ferrite.db.schema import items, media_files, streams
+from ferrite.db.schema import items, media_files, streams, torrent_files
 from ferrite.errors import MediaError
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,9 @@ def artwork_jobs(conn: Connection, *, library_id: int | None = None) -> list[Art
             mf.c.item_id == items.c.id,
             mf.c.probe_status == "ok",
             exists().where(streams.c.file_id == mf.c.id, streams.c.type == "video"),
+            # Torrent files have holes until complete; the torrent integration makes
+            # their posters when they finish (ferrite.torrent.service).
+            ~exists().where(torrent_files.c.media_file_id == mf.c.id),
         )
         .correlate(items)
         .scalar_subquery()

@@ -37,6 +37,16 @@ with a 10-hour timestamp offset still has its first cue near 0.
 ``duration_s`` describe what is really in the file (a truncated Matroska file whose header
 claims 4 s but holds 1.2 s reports 1.2 s). A truncated MP4 whose index (``moov``) was at
 the end cannot be opened and fails.
+
+**Streamed files** (a torrent still downloading): pass the open file object as ``file``
+(a seekable binary reader such as ``TorrentFileReader``); PyAV reads through it and
+``path`` only names the file. Only the byte ranges a probe needs are read: the container
+header and index (MP4 ``moov`` at either end, Matroska cues), the first and last GOP and,
+for MP4, a few sampled keyframes. Errors raised by the reader (a piece that never came,
+the torrent removed) leave unchanged, so callers can tell them from a bad file. A file
+object with a ``will_need(ranges)`` method is told, as soon as the index is parsed, which
+byte ranges the keyframe checks will read next, so a reader whose reads wait on the
+network can fetch them in parallel instead of one after the other.
 """
 
 from __future__ import annotations
@@ -72,6 +82,7 @@ from ferrite.media.info import (
     SubtitleCue,
     SubtitleTrack,
 )
+from ferrite.sources import Readable
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +128,16 @@ class ProbeTimings:
         return self.open_s + self.streams_s + self.keyframes_s + self.subtitles_s
 
 
-def probe(path: Path | str, *, sidecars: Sequence[Path] | None = None) -> MediaInfo:
+def probe(
+    path: Path | str, *, sidecars: Sequence[Path] | None = None, file: Readable | None = None
+) -> MediaInfo:
     """Everything Ferrite needs to know about the file at ``path``.
 
     ``sidecars``: candidate subtitle files next to it (the scanner passes what it already
-    listed); ``None`` lists the folder. Raises :class:`ProbeError`.
+    listed); ``None`` lists the folder. ``file``: read the bytes from this file object
+    instead of the path (see "Streamed files" above). Raises :class:`ProbeError`.
     """
-    return probe_timed(path, sidecars=sidecars)[0]
+    return probe_timed(path, sidecars=sidecars, file=file)[0]
 
 
 def probe_timed(
@@ -131,15 +145,17 @@ def probe_timed(
     *,
     sidecars: Sequence[Path] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    file: Readable | None = None,
 ) -> tuple[MediaInfo, ProbeTimings]:
     """:func:`probe`, also returning where the time went."""
     path = Path(path)
     t0 = clock()
-    container = _open(path)
+    container, size = _open(path) if file is None else _open_file(path, file)
     try:
         t1 = clock()
         try:
-            return _probe_open(path, container, sidecars, clock, t0, t1)
+            hint = getattr(file, "will_need", None)
+            return _probe_open(path, container, sidecars, clock, t0, t1, size, hint)
         except ProbeError:
             raise
         except (av.error.FFmpegError, OSError) as exc:
@@ -155,8 +171,9 @@ def _probe_open(
     clock: Callable[[], float],
     t0: float,
     t1: float,
+    size: int,
+    hint: Callable[[list[tuple[int, int]]], None] | None = None,
 ) -> tuple[MediaInfo, ProbeTimings]:
-    size = path.stat().st_size
     start_time_s = container.start_time / 1e6 if container.start_time is not None else 0.0
     streams = tuple(_stream(s) for s in container.streams)
     if not any(s.type in ("video", "audio") for s in streams):
@@ -178,7 +195,7 @@ def _probe_open(
             cues = _demux_subtitles(container, text_subs, start_time_s)
             sub_s = clock() - ts
         tk = clock()
-        keyframes, method = _indexed_keyframes(container, video, size)
+        keyframes, method = _indexed_keyframes(container, video, size, hint)
         if keyframes is None:
             container.seek(0)
             keyframes, _ = _demux_pass(container, video, [], start_time_s)
@@ -233,7 +250,7 @@ def _probe_open(
 # -- opening ------------------------------------------------------------------------------
 
 
-def _open(path: Path) -> InputContainer:
+def _open(path: Path) -> tuple[InputContainer, int]:
     try:
         st = path.stat()
     except FileNotFoundError as exc:
@@ -245,11 +262,33 @@ def _open(path: Path) -> InputContainer:
     if st.st_size == 0:
         raise ProbeError(f"{path.name}: the file is empty (0 bytes)")
     try:
-        return av.open(str(path), "r")
+        return av.open(str(path), "r"), st.st_size
     except av.error.FFmpegError as exc:
-        raise ProbeError(f"{path.name}: {_open_reason(path, exc)}") from exc
+        raise ProbeError(f"{path.name}: {_open_reason(_head(path), exc)}") from exc
     except OSError as exc:
         raise ProbeError(f"{path.name}: cannot read the file: {_reason(exc)}") from exc
+
+
+def _open_file(path: Path, file: Readable) -> tuple[InputContainer, int]:
+    size = file.seek(0, os.SEEK_END)
+    file.seek(0)
+    if size == 0:
+        raise ProbeError(f"{path.name}: the file is empty (0 bytes)")
+    try:
+        return av.open(file, "r"), size
+    except av.error.FFmpegError as exc:
+        file.seek(0)
+        raise ProbeError(f"{path.name}: {_open_reason(file.read(4096), exc)}") from exc
+    except OSError as exc:
+        raise ProbeError(f"{path.name}: cannot read the file: {_reason(exc)}") from exc
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(4096)
+    except OSError:
+        return b""
 
 
 def _reason(exc: BaseException) -> str:
@@ -257,12 +296,7 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r":\s*'[^']*'$", "", str(text)).strip() or exc.__class__.__name__
 
 
-def _open_reason(path: Path, exc: BaseException) -> str:
-    try:
-        with path.open("rb") as f:
-            head = f.read(4096)
-    except OSError:
-        head = b""
+def _open_reason(head: bytes, exc: BaseException) -> str:
     if _looks_like_text(head):
         return "the file contains text, not audio or video (wrong extension?)"
     if head[4:8] == b"ftyp":
@@ -465,7 +499,10 @@ def _frame_ticks(video: Any) -> int:
 
 
 def _indexed_keyframes(
-    container: InputContainer, video: Any, size: int
+    container: InputContainer,
+    video: Any,
+    size: int,
+    hint: Callable[[list[tuple[int, int]]], None] | None = None,
 ) -> tuple[KeyframeIndex | None, str]:
     """From the container's own index; ``None`` when there is none we can trust."""
     is_mov = container.format.name.startswith("mov")
@@ -483,6 +520,8 @@ def _indexed_keyframes(
         entries = [e for e in entries if e[1] < 0 or e[1] + e[2] <= size]
     if not entries:
         return None, "none"
+    if hint is not None:
+        hint(_reads_ahead(entries, size, is_mov))
     stamps = [e[0] for e in entries]
     positions = [e[1] for e in entries]
     tail = _tail(container, video, stamps[-1])
@@ -519,6 +558,24 @@ def _indexed_keyframes(
         positions=tuple(positions),
     )
     return index, "index" if is_mov else "cues"
+
+
+def _reads_ahead(
+    entries: list[tuple[int, int, int]], size: int, is_mov: bool
+) -> list[tuple[int, int]]:
+    """Byte ranges the checks below read: the last GOP (to the end of the file, at most
+    :data:`_TAIL_HINT` bytes) and, for MP4, the first and sampled keyframes."""
+    n = len(entries)
+    picks = {0} | {round(i * (n - 1) / (_MOV_SAMPLES + 1)) for i in range(1, _MOV_SAMPLES + 1)}
+    out = []
+    if is_mov:
+        out = [(entries[i][1], entries[i][1] + entries[i][2]) for i in sorted(picks)]
+    last = entries[-1][1]
+    out.append((last, min(size, last + _TAIL_HINT)))
+    return [(a, b) for a, b in out if 0 <= a < b]
+
+
+_TAIL_HINT = 16 * 1024 * 1024
 
 
 def _mov_keyframe_pts(

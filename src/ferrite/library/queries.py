@@ -335,6 +335,7 @@ def get_item(
             "duration_s": f["duration_s"],
             "bitrate": f["bitrate"],
             "playable": f["probe_status"] == "ok",
+            "probe_status": f["probe_status"],  # ok | failed | pending (torrent arriving)
             "streams": by_file[f["id"]],
         }
         for f in file_rows

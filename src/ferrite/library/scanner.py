@@ -34,6 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+from ferrite import metrics
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.errors import BadRequest, FerriteError, ProbeError
@@ -262,6 +263,12 @@ class Scanner:
             scope, found, unreadable, forced = self._walk_paths(roots, paths, report)
         records = self.db.read_sync(partial(store.file_records, under=scope), library_id)
         known_sidecars = self.db.read_sync(partial(store.sidecars_by_file, under=scope), library_id)
+        # Torrent files are probed through the torrent's reader while they download (the
+        # path has holes until then); a scan neither probes nor removes them.
+        managed = self.db.read_sync(store.torrent_paths, library_id)
+        if managed:
+            found = {p: f for p, f in found.items() if p not in managed}
+            records = {p: r for p, r in records.items() if p not in managed}
 
         jobs: list[_Job] = []
         new: list[_Found] = []
@@ -342,6 +349,11 @@ class Scanner:
         if paths is None:
             self.db.write_sync(libraries.mark_scanned, library_id, self._clock())
         report.duration_s = time.perf_counter() - started
+        metrics.SCAN_DURATION.labels("full" if paths is None else "paths").observe(
+            report.duration_s * 1000
+        )
+        if report.failed:
+            metrics.SCAN_FAILURES.inc(len(report.failed))
         log.info("scanned library %s: %s", library_id, report.counts())
         return report
 

@@ -28,7 +28,14 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
-from ferrite.db.schema import items, keyframes, media_files, streams, subtitle_tracks
+from ferrite.db.schema import (
+    items,
+    keyframes,
+    media_files,
+    streams,
+    subtitle_tracks,
+    torrent_files,
+)
 from ferrite.errors import MediaError, NotFound
 from ferrite.library import search
 from ferrite.library.naming import ParsedName, normalize_title, sort_title
@@ -290,6 +297,66 @@ def _insert_media(conn: Connection, file_id: int, info: MediaInfo) -> None:
                 for t in info.subtitles
             ],
         )
+
+
+def save_pending(
+    conn: Connection,
+    *,
+    library_id: int,
+    path: str,
+    size: int,
+    fingerprint: str,
+    parsed: ParsedName,
+    now: float,
+) -> tuple[int, int]:
+    """Record a file whose bytes are still arriving (a torrent) as a playable item at once.
+
+    The file is ``pending`` (no streams, no keyframes) until :func:`save_probed` with its
+    ``file_id`` stores the probe. A row already at ``path`` with the same fingerprint and
+    an item is kept as it is (a torrent added again keeps its probe). Returns
+    ``(file_id, item_id)``.
+    """
+    row = conn.execute(
+        select(media_files.c.id, media_files.c.item_id, media_files.c.fingerprint).where(
+            media_files.c.path == path
+        )
+    ).first()
+    if row is not None and row.fingerprint == fingerprint and row.item_id is not None:
+        return int(row.id), int(row.item_id)
+    old_item = row.item_id if row is not None else None
+    file_id = _upsert_file_row(
+        conn,
+        row.id if row is not None else None,
+        {
+            "library_id": library_id,
+            "path": path,
+            "size": size,
+            "mtime_ns": 0,
+            "fingerprint": fingerprint,
+            "container": None,
+            "duration_s": None,
+            "bitrate": None,
+            "start_time_s": None,
+            "probe_status": "pending",
+            "probe_error": None,
+            "probed_at": 0.0,
+        },
+    )
+    item_id = _attach(
+        conn, file_id, library_id, parsed, path=path, duration_s=None, now=now, old_item=old_item
+    )
+    return file_id, item_id
+
+
+def torrent_paths(conn: Connection, library_id: int) -> frozenset[str]:
+    """Paths of the library's files that belong to a torrent: the torrent integration
+    probes them through its reader as pieces arrive; a scan leaves them alone."""
+    q = (
+        select(media_files.c.path)
+        .join(torrent_files, torrent_files.c.media_file_id == media_files.c.id)
+        .where(media_files.c.library_id == library_id)
+    )
+    return frozenset(conn.execute(q).scalars())
 
 
 def save_failed(

@@ -208,6 +208,14 @@ class TorrentFileReader(io.RawIOBase):
             self._bitrate = bitrate
             self._planned_at = 0.0  # re-plan on the next read
 
+    def idle(self) -> None:
+        """Withdraw this reader's deadlines until its next read: an open reader nobody is
+        reading (a pooled container between segments) keeps no piece urgent."""
+        with self._plan_lock:
+            self._host.scheduler.release(self.id)
+            self._planned = range(0)
+            self._planned_piece = None
+
     async def wait_for_range(self, start: int, end: int) -> None:
         """Await (on the event loop) until the file's bytes ``[start, end)`` are verified.
 

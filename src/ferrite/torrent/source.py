@@ -56,6 +56,12 @@ def session_settings(
         "connections_limit": max(1, settings.torrent_connections_limit),
         "alert_mask": int(ALERT_MASK),
         "alert_queue_size": alert_queue_size,
+        # Streaming: libtorrent requests a piece by its deadline only while the peer's
+        # queue of requests is under 2 s deep (docs/streaming.rst); at the default 3 s of
+        # pipelining a piece a reader waits for queues behind rarest-first blocks. 1 s
+        # keeps deadlines effective (measured: first segment ~7 s -> ~4 s from a 2 MB/s
+        # seeder, docs/benchmarks.md "Torrent streaming").
+        "request_queue_time": 1,
         "user_agent": f"Ferrite libtorrent/{lt.__version__}",
     }
     if not settings.torrent_dht:

@@ -1,0 +1,124 @@
+"""Media files whose bytes are not all on disk yet: one registry every reader asks first.
+
+A torrent file that is still downloading already has its path (under the data
+directory), but reading the path gives zeros where pieces are missing. Its owner
+registers the path here as a :class:`StreamedFile`: an opener that returns a piece-aware
+file object (a ``TorrentFileReader``: blocking reads that wait for verified pieces) while
+the file is incomplete, and ``None`` once the disk holds all of it. Everything that reads
+media by path goes through this one mechanism:
+
+- the packager's container pool (``hls/pool.py``) opens PyAV on the file object,
+- direct play (``api/files.py`` -> ``http/files.py``) serves Range requests from it,
+- ffmpeg, which reads by name, gets :meth:`FileSources.input_for`: the path of a complete
+  file, or else a URL of a loopback HTTP server (``http/feed.py``) that serves the file
+  object with Range support, so transcodes run while the torrent downloads.
+
+A registered path is trusted as is: its size and mtime on disk change while it arrives,
+so the stat-based identity check of scanned files (``MediaChanged``) is not made for it;
+the owner vouches for the bytes (torrent pieces are hash-checked) and unregisters the
+path when the file goes. Unregistering tells subscribers (the container pool drops the
+containers it holds open on the file).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ferrite.http.feed import LoopbackFeed
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FileSources", "Readable", "StreamedFile"]
+
+
+class Readable(Protocol):
+    """A seekable binary file object (``open(path, "rb")``, ``TorrentFileReader``)."""
+
+    def read(self, size: int | None = -1, /) -> bytes: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedFile:
+    """A media file served by its owner until the disk has it all."""
+
+    path: str
+    size: int
+    #: Stable validator for HTTP caching (ETag/Last-Modified) while served by ``open``.
+    version_ns: int
+    #: A new seekable binary file object over the file, or ``None`` when the file on disk
+    #: is complete (read the path). Blocking: call it from a worker thread.
+    open: Callable[[], Readable | None]
+    #: Whether the disk holds the whole file now (cheap; any thread).
+    complete: Callable[[], bool]
+
+
+class FileSources:
+    """The registry of :class:`StreamedFile` by path. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._files: dict[str, StreamedFile] = {}
+        self._listeners: list[Callable[[str], None]] = []
+        self._feed: LoopbackFeed | None = None
+        self._closed = False
+
+    def register(self, file: StreamedFile) -> None:
+        with self._lock:
+            self._files[file.path] = file
+
+    def unregister(self, path: str) -> None:
+        with self._lock:
+            found = self._files.pop(path, None)
+            listeners = list(self._listeners)
+        if found is None:
+            return
+        for listener in listeners:
+            try:
+                listener(path)
+            except Exception:
+                log.exception("file source listener failed for %s", path)
+
+    def get(self, path: str) -> StreamedFile | None:
+        return self._files.get(path)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._files
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def on_unregister(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(path)`` whenever a path is unregistered."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def input_for(self, path: str) -> str:
+        """What ffmpeg should open for the media file at ``path``: the path itself, or a
+        loopback URL serving it while it is incomplete (the server starts on first use)."""
+        file = self.get(path)
+        if file is None or file.complete():
+            return path
+        with self._lock:
+            if self._closed:
+                return path
+            if self._feed is None:
+                from ferrite.http.feed import LoopbackFeed
+
+                self._feed = LoopbackFeed(self)
+            feed = self._feed
+        return feed.url(path)
+
+    def close(self) -> None:
+        """Stop the loopback server (if it ever started); registrations stay readable."""
+        with self._lock:
+            self._closed = True
+            feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.close()

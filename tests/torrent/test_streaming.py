@@ -1,0 +1,405 @@
+"""Playing a video while its torrent downloads, end to end.
+
+A real server (uvicorn in a thread) with its torrent engine on 127.0.0.1 only; a second
+libtorrent session seeds a generated movie with an upload limit of 2 MB/s and is the only
+peer the server is told about (``peers`` in ``POST /api/torrents``); no DHT, LSD, UPnP or
+trackers. The player is a real HLS client: PyAV (FFmpeg's hls demuxer) opening the
+master playlist URL. Every test adds its own torrent (a distinct name over the same
+bytes), so each one starts from an empty download.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import libtorrent as lt
+import pytest
+
+from tests import media
+from tests.torrent.streaming import (
+    RATE,
+    Background,
+    TorrentServer,
+    frame_count,
+    make_movies,
+    open_hls,
+    serve,
+    torrent_of,
+    video_frames,
+    wait_for,
+)
+from tests.torrent.swarm import Seeder, make_torrent
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads() -> Iterator[None]:
+    """Overrides the per-test check of tests/torrent/conftest.py: the server here lives
+    for the whole module (its worker threads outlive a test by design); the ``live``
+    fixture checks instead that stopping the server ends every thread it started."""
+    return
+
+
+@dataclasses.dataclass
+class Env:
+    live: TorrentServer
+    movies: dict[str, Path]
+    seeds: Path
+    frames: int
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    movies = make_movies(tmp_path_factory.mktemp("movies"))
+    before = set(threading.enumerate())
+    with serve(tmp_path_factory.mktemp("server")) as live:
+        yield Env(live, movies, tmp_path_factory.mktemp("seeds"), frame_count(movies["fast"]))
+    deadline = time.monotonic() + 10
+    while (left := [t for t in threading.enumerate() if t not in before and t.is_alive()]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert not left, f"threads left running after the server stopped: {left}"
+
+
+def add(env: Env, title: str, movie: str, seeder: Seeder, torrent: bytes) -> dict[str, Any]:
+    r = env.live.add(torrent, [f"127.0.0.1:{seeder.port}"])
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def seeded(env: Env, title: str, movie: str = "fast") -> tuple[bytes, Seeder]:
+    torrent = torrent_of(env.movies[movie], title, env.seeds)
+    return torrent, Seeder(torrent, env.seeds, upload_limit=RATE)
+
+
+def piece_map(env: Env, torrent_id: int) -> list[bool]:
+    engine = env.live.services.extras["torrents"]._engine
+    return list(engine.piece_map(torrent_id))
+
+
+def test_video_files_become_items_at_once_and_play_over_hls_while_downloading(env: Env) -> None:
+    live = env.live
+    torrent, seeder = seeded(env, "Arrival Test (2021)")
+    with seeder:
+        started = time.monotonic()
+        added = add(env, "Arrival Test (2021)", "fast", seeder, torrent)
+        (movie,) = added["files"]
+        assert movie["path"] == "Arrival Test (2021)/Arrival Test (2021).mp4"
+        assert movie["size"] == env.movies["fast"].stat().st_size
+        item_id = movie["item_id"]
+        assert item_id is not None
+        # The item is in the library before the data is: title from the file name.
+        item = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
+        assert (item["title"], item["year"], item["kind"]) == ("Arrival Test", 2021, "movie")
+        listed = live.client.get("/api/items", params={"q": "arrival"}, headers=live.headers)
+        assert [i["id"] for i in listed.json()["items"]] == [item_id]
+        libraries = live.client.get("/api/libraries", headers=live.headers).json()
+        assert [lib["name"] for lib in libraries] == ["Torrents"]
+        assert libraries[0]["kind"] == "mixed"
+
+        pb = live.play(item_id)  # waits for the probe (head and tail pieces)
+        assert pb["method"] == "remux"
+        assert pb["duration_s"] == pytest.approx(30, abs=0.1)
+        detail = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
+        assert detail["files"][0]["probe_status"] == "ok"
+        assert {s["type"] for s in detail["files"][0]["streams"]} == {"video", "audio"}
+
+        frames = 0
+        at_first: dict[str, Any] = {}
+        with open_hls(live.url(pb["url"])) as container:
+            for _ in video_frames(container):
+                if frames == 0:
+                    at_first = live.torrent(added["id"])
+                    at_first["t"] = time.monotonic() - started
+                frames += 1
+        assert frames == env.frames
+        # The first frame was decoded while most of the file had not arrived.
+        have, total = at_first["pieces_have"], at_first["num_pieces"]
+        print(f"first frame after {at_first['t']:.2f} s with {have}/{total} pieces")
+        assert have < total * 0.8
+
+        # Complete now: direct play serves the file from disk like any library file.
+        wait_for(lambda: live.torrent(added["id"])["progress"] == 1.0, 60, "the download")
+        source = env.movies["fast"].read_bytes()
+        r = live.client.get(
+            f"/api/items/{item_id}/file", headers={**live.headers, "Range": "bytes=1000-1999"}
+        )
+        assert r.status_code == 206
+        assert r.content == source[1000:2000]
+
+        # A rescan of the Torrents library leaves torrent files to the torrent integration.
+        (library,) = live.client.get("/api/libraries", headers=live.headers).json()
+        r = live.client.post(f"/api/libraries/{library['id']}/scan", headers=live.headers)
+        assert r.status_code in (200, 202), r.text
+        wait_for(
+            lambda: (
+                not any(
+                    lib["scanning"]
+                    for lib in live.client.get("/api/libraries", headers=live.headers).json()
+                )
+            ),
+            30,
+            "the rescan",
+        )
+        after = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
+        assert after["files"] == detail["files"]
+
+
+def test_seek_to_75_percent_plays_before_the_pieces_in_between_arrive(env: Env) -> None:
+    live = env.live
+    torrent, seeder = seeded(env, "Seek Test")
+    with seeder:
+        added = add(env, "Seek Test", "fast", seeder, torrent)
+        pb = live.play(added["files"][0]["item_id"])
+        with open_hls(live.url(pb["url"])) as container:
+            first = next(video_frames(container))
+            origin = float(first.pts * first.time_base)  # the packaged timeline's offset
+            target = 0.75 * pb["duration_s"]
+            started = time.monotonic()
+            # AV_TIME_BASE units on the stream's timeline; the hls demuxer picks the segment.
+            container.seek(int((origin + target) * 1_000_000))
+            landed = next(video_frames(container))
+            took = time.monotonic() - started
+            have = piece_map(env, added["id"])
+        position = float(landed.pts * landed.time_base) - origin
+        assert target - 2.5 <= position <= target + 0.5, position
+        # Between the start (head preload and the first segments) and the seek target,
+        # most pieces had not arrived: the seek did not wait for them.
+        n = len(have)
+        between = range(int(n * 0.15), int(n * 0.7))
+        missing = sum(1 for p in between if not have[p])
+        print(f"seek to {target:.1f} s played after {took:.2f} s; {missing}/{len(between)} missing")
+        assert missing >= len(between) // 3
+
+        # Direct play of the incomplete file reads through the piece-aware reader.
+        item_id = added["files"][0]["item_id"]
+        source = env.movies["fast"].read_bytes()
+        for start, end in ((len(source) * 9 // 10, len(source) * 9 // 10 + 99_999), (0, 999)):
+            r = live.client.get(
+                f"/api/items/{item_id}/file",
+                headers={**live.headers, "Range": f"bytes={start}-{end}"},
+            )
+            assert r.status_code == 206, r.text
+            assert r.content == source[start : end + 1]
+        assert live.torrent(added["id"])["progress"] < 1
+
+
+def test_playback_resumes_after_the_seeder_restarts(env: Env) -> None:
+    live = env.live
+    torrent, seeder = seeded(env, "Restart Test")
+    port = seeder.port
+    added = add(env, "Restart Test", "fast", seeder, torrent)
+    pb = live.play(added["files"][0]["item_id"])
+    decoded: list[float] = []
+
+    def play() -> int:
+        with open_hls(live.url(pb["url"])) as container:
+            for _frame in video_frames(container):
+                decoded.append(time.monotonic())
+        return len(decoded)
+
+    player = Background(play)
+    try:
+        wait_for(lambda: len(decoded) > 100 or not player.running, 60, "playback to start")
+        seeder.close()  # mid-stream: the seeder goes away ...
+        stopped = time.monotonic()
+        status = live.torrent(added["id"])
+        assert status["progress"] < 0.9, "the download finished before the seeder stopped"
+        time.sleep(2.0)
+        seeder = Seeder(torrent, env.seeds, upload_limit=RATE, port=port)  # ... and comes back
+        frames = player.join(120)
+    finally:
+        seeder.close()
+    assert frames == env.frames
+    gaps = [b - a for a, b in itertools.pairwise(decoded) if a >= stopped - 1]
+    print(f"longest gap between frames around the restart: {max(gaps):.2f} s")
+
+
+def test_mp4_with_moov_at_the_end_starts_without_downloading_the_whole_file(env: Env) -> None:
+    live = env.live
+    torrent, seeder = seeded(env, "Tail Moov Test", "tail")
+    with seeder:
+        added = add(env, "Tail Moov Test", "tail", seeder, torrent)
+        pb = live.play(added["files"][0]["item_id"])
+        assert pb["duration_s"] == pytest.approx(30, abs=0.1)
+        with open_hls(live.url(pb["url"])) as container:
+            for frames, _ in enumerate(video_frames(container), 1):
+                if frames == 25:
+                    status = live.torrent(added["id"])
+                    break
+        share = status["pieces_have"] / status["num_pieces"]
+        print(f"moov at the end: 1 s decoded with {share:.0%} of the pieces")
+        assert share < 0.7
+
+
+def test_matroska_plays_while_downloading_and_a_resume_preloads_its_position(env: Env) -> None:
+    live = env.live
+    torrent, seeder = seeded(env, "Matroska Test", "mkv")
+    with seeder:
+        added = add(env, "Matroska Test", "mkv", seeder, torrent)
+        item_id = added["files"][0]["item_id"]
+        r = live.client.put(
+            f"/api/items/{item_id}/progress",
+            json={"position_s": 20.0, "played": False},
+            headers=live.headers,
+        )
+        assert r.status_code == 200, r.text
+        resumed = live.play(item_id)  # resumes at 20 s: those pieces are fetched first
+        assert resumed["start_s"] == 20.0
+        engine = live.services.extras["torrents"]._engine
+        preloaded = engine._get(added["id"]).scheduler._base
+        n = added["num_pieces"]
+        at = int(n * 20 / 30)
+        assert at in preloaded or piece_map(env, added["id"])[at]
+        pb = live.play(item_id, start_s=0)
+        with open_hls(live.url(pb["url"])) as container:
+            frames = sum(1 for _ in video_frames(container))
+        assert frames == env.frames
+
+
+def test_transcode_of_an_incomplete_file_reads_through_the_loopback_feed(env: Env) -> None:
+    live = env.live
+    torrent, seeder = seeded(env, "Transcode Test")
+    magnet = lt.make_magnet_uri(lt.torrent_info(lt.bdecode(torrent)))
+    with seeder:
+        # By magnet this time: the files (and items) exist once the seeder sent the metadata.
+        r = live.client.post(
+            "/api/torrents",
+            json={"magnet": magnet, "peers": [f"127.0.0.1:{seeder.port}"]},
+            headers=live.headers,
+        )
+        assert r.status_code == 201, r.text
+        added = r.json()
+        assert [f["path"] for f in added["files"]] == ["Transcode Test/Transcode Test.mp4"]
+        pb = live.play(added["files"][0]["item_id"], max_height=180)
+        assert pb["method"] == "transcode", pb
+        assert live.torrent(added["id"])["progress"] < 1
+        with open_hls(live.url(pb["url"])) as container:
+            sizes = set()
+            frames = 0
+            for frame in video_frames(container):
+                sizes.add((frame.width, frame.height))
+                frames += 1
+                if frames == 100:
+                    break
+        assert frames == 100
+        assert max(h for _, h in sizes) <= 180
+        # ffmpeg read the file through the loopback feed, not the (incomplete) path.
+        assert live.services.sources._feed is not None
+
+
+def test_malformed_input_is_rejected_with_a_reason(env: Env, tmp_path: Path) -> None:
+    live = env.live
+    post = live.client.post
+    for magnet, words in (
+        ("magnet:?xt=urn:btih:not-a-hash", "invalid magnet link"),
+        ("http://example.org/file.torrent", "not a magnet link"),
+        ("", "magnet link"),
+    ):
+        r = post("/api/torrents", json={"magnet": magnet}, headers=live.headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "invalid_torrent"
+        assert words in r.json()["error"]["message"]
+    r = live.add(b"d8:announce3:xyz4:infod", [])
+    assert r.status_code == 400
+    assert "invalid .torrent file" in r.json()["error"]["message"]
+    r = post(
+        "/api/torrents",
+        json={"magnet": "magnet:?xt=urn:btih:" + "a" * 40, "peers": ["nowhere"]},
+        headers=live.headers,
+    )
+    assert r.status_code == 400
+    assert "peer 'nowhere'" in r.json()["error"]["message"]
+    r = post(
+        "/api/torrents", content=b"{", headers={**live.headers, "content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    # A torrent without a video file: nothing to play, not kept.
+    (tmp_path / "Notes").mkdir()
+    (tmp_path / "Notes" / "readme.txt").write_text("no video here\n" * 1000)
+    r = live.add(make_torrent(tmp_path / "Notes"), [])
+    assert r.status_code == 422
+    assert "no video files" in r.json()["error"]["message"]
+    listed = live.client.get("/api/torrents", headers=live.headers).json()
+    assert "Notes" not in [t["name"] for t in listed]
+    assert live.client.get("/api/torrents/999", headers=live.headers).status_code == 404
+    assert live.client.get("/api/torrents").status_code == 401
+
+
+def test_deleting_a_torrent_while_it_plays_ends_playback_with_a_clean_error(env: Env) -> None:
+    live = env.live
+    torrent, seeder = seeded(env, "Delete Test")
+    with seeder:
+        added = add(env, "Delete Test", "fast", seeder, torrent)
+        item_id = added["files"][0]["item_id"]
+        pb = live.play(item_id)
+        base = live.url(pb["url"].split("master.m3u8")[0])
+        master = live.client.get(live.url(pb["url"])).text
+        video = next(line for line in master.splitlines() if line.startswith("t/"))
+        rid = video.rsplit("/", 1)[1].removesuffix(".m3u8")
+        segment = base + video.rsplit("/", 1)[0] + f"/{rid}/{{}}.m4s"
+        assert live.client.get(segment.format(0)).status_code == 200
+    # The seeder is gone: a segment far ahead now waits for pieces nobody sends.
+    have = piece_map(env, added["id"])
+    assert not all(have)
+    waiting = Background(lambda: httpx.get(segment.format(11), timeout=60))
+    time.sleep(1.0)
+    assert waiting.running, "the segment did not wait for its pieces"
+    deleted_at = time.monotonic()
+    r = live.client.delete(
+        f"/api/torrents/{added['id']}", params={"delete_data": True}, headers=live.headers
+    )
+    assert r.status_code == 204, r.text
+    answer = waiting.join(10)
+    took = waiting.done_at - deleted_at
+    print(f"the waiting segment request ended {took:.2f} s after the delete: {answer.status_code}")
+    assert took < 5
+    assert answer.status_code in (404, 409, 410), answer.text
+    error = answer.json()["error"]
+    assert error["code"] in ("not_found", "media_changed")
+    assert error["message"]
+    later = httpx.get(segment.format(12), timeout=30)
+    assert later.status_code in (404, 409)
+    assert later.json()["error"]["message"]
+    assert live.client.get(f"/api/items/{item_id}", headers=live.headers).status_code == 404
+    assert live.client.get(f"/api/torrents/{added['id']}", headers=live.headers).status_code == 404
+    assert not (Path(live.services.settings.data_dir) / "torrents" / added["info_hash"]).exists()
+
+
+def test_a_restart_keeps_the_probe_and_the_items(tmp_path: Path) -> None:
+    """A second server over the same data directory: the torrent resumes, its item is
+    already probed (no probe runs again) and it plays."""
+    small = media.make_clip(tmp_path / "clip.mp4", media.Clip(duration=4, size=(160, 90)))
+    torrent = torrent_of(small, "Small Restart (1999)", tmp_path / "seed", piece=16 * 1024)
+    data = tmp_path / "data"
+    with Seeder(torrent, tmp_path / "seed") as seeder:
+        with serve(data) as live:
+            r = live.add(torrent, [f"127.0.0.1:{seeder.port}"])
+            assert r.status_code == 201, r.text
+            item_id = r.json()["files"][0]["item_id"]
+            live.play(item_id)  # probed
+        with serve(data) as live:
+            service = live.services.extras["torrents"]
+            assert service.started  # torrents exist: the engine starts with the server
+            detail = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
+            assert detail["files"][0]["probe_status"] == "ok"
+            assert detail["duration_s"] == pytest.approx(4, abs=0.1)
+            wait_for(lambda: item_id in _linked_items(service), 20, "the torrent to be restored")
+            assert not service._probes, "a probed file was probed again"
+            pb = live.play(item_id)
+            with open_hls(live.url(pb["url"])) as container:
+                assert sum(1 for _ in video_frames(container)) == frame_count(small)
+
+
+def _linked_items(service: Any) -> set[int]:
+    return {e.item_id for e in service._by_file.values()}
