@@ -13,18 +13,19 @@ finds the session in memory: no database on the hot path.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection, select
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ferrite import metrics
 from ferrite.api.deps import MAX_ID, CurrentUser, ServicesDep
 from ferrite.api.files import serve_item_file
+from ferrite.db.schema import progress
 from ferrite.errors import BadRequest, NotFound, TokenInvalid
 from ferrite.playback.service import PlaybackService, ProgressivePlayback
 from ferrite.playback.sessions import Session
@@ -149,11 +150,7 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
     return JSONResponse(out, status_code=201)
 
 
-def _resume_position(conn: Any, user_id: int, item_id: int) -> float:
-    from sqlalchemy import select
-
-    from ferrite.db.schema import progress
-
+def _resume_position(conn: Connection, user_id: int, item_id: int) -> float:
     row = conn.execute(
         select(progress.c.position_s, progress.c.played).where(
             progress.c.user_id == user_id, progress.c.item_id == item_id
@@ -164,11 +161,14 @@ def _resume_position(conn: Any, user_id: int, item_id: int) -> float:
     return float(row.position_s)
 
 
-def _playlist_response(request: Request, data: bytes) -> Response:
+def _accepts_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "")
+
+
+def _playlist_response(data: bytes, *, gzipped: bool) -> Response:
     headers = {"cache-control": "private, max-age=60", "vary": "accept-encoding"}
-    if len(data) > 1024 and "gzip" in request.headers.get("accept-encoding", ""):
+    if gzipped:
         headers["content-encoding"] = "gzip"
-        data = gzip.compress(data, compresslevel=5, mtime=0)
     return Response(data, media_type=PLAYLIST_TYPE, headers=headers)
 
 
@@ -178,8 +178,8 @@ async def master_playlist(
 ) -> Response:
     session = _session(svc, sid, token)
     session.touch(playback(svc).clock())
-    assert token is not None
-    return _playlist_response(request, playback(svc).master(session, token))
+    assert token is not None  # _session refused a missing token
+    return _playlist_response(playback(svc).master(session, token), gzipped=False)
 
 
 @router.get("/api/playback/{sid}/t/{token}/master.m3u8")
@@ -187,7 +187,7 @@ async def master_playlist_path(
     sid: str, token: str, request: Request, svc: ServicesDep
 ) -> Response:
     session = _session(svc, sid, token)
-    return _playlist_response(request, playback(svc).master(session, token))
+    return _playlist_response(playback(svc).master(session, token), gzipped=False)
 
 
 def _kind(kind: str) -> str:
@@ -204,8 +204,9 @@ async def media_playlist(
     pb = playback(svc)
     hp = pb.hls_of(session)
     session.touch(pb.clock())
-    data = await pb.hls.media_playlist(hp.ctx, hp.streams, _kind(kind), rid)
-    return _playlist_response(request, data)
+    gzipped = _accepts_gzip(request)
+    data = await pb.hls.media_playlist(hp.ctx, hp.streams, _kind(kind), rid, gzipped=gzipped)
+    return _playlist_response(data, gzipped=gzipped)
 
 
 @router.get("/api/playback/{sid}/t/{token}/{kind}/{rid}/init.mp4")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gzip
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -113,13 +114,15 @@ class HlsService:
 
     # --- playlists --------------------------------------------------------------------
     async def media_playlist(
-        self, ctx: MediaContext, streams: StreamSet, kind: str, rid: str
+        self, ctx: MediaContext, streams: StreamSet, kind: str, rid: str, *, gzipped: bool = False
     ) -> bytes:
         """The VOD media playlist of one rendition: identical for every viewer of the file,
-        rendered once and kept in the cache as bytes."""
+        rendered (and gzipped) once and kept in the cache as bytes."""
         ext = streams.segment_ext
         if kind == "s":
-            key: Hashable = ("pl", ctx.fingerprint, ctx.plan.key, "s", rid)
+            if streams.subtitle_by_id(rid) is None:
+                raise NotFound(f"no subtitle rendition {rid} in this playback")
+            key: tuple[object, ...] = ("pl", ctx.fingerprint, ctx.plan.key, "s", rid)
 
             def render() -> bytes:
                 return render_media_playlist(
@@ -142,6 +145,12 @@ class HlsService:
 
         data, how = await self.cache.get_or_create(key, produce)
         self._count_cache("playlist", how)
+        if gzipped:
+
+            async def compress() -> bytes:
+                return gzip.compress(data, compresslevel=6, mtime=0)
+
+            data, _ = await self.cache.get_or_create((*key, "gzip"), compress)
         return data
 
     # --- segments ---------------------------------------------------------------------
