@@ -70,20 +70,36 @@ def rung(name: str) -> Rung:
     )
 
 
-def make_source(duration: int) -> Path:
-    path = CACHE / f"src-1080p-{duration}s.mp4"
+#: Source kinds: (file suffix, frame size, video encoder arguments).
+SOURCES = {
+    "1080p-h264": (
+        "1080p.mp4", "1920x1080",
+        ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+         "-x264-params", f"keyint={2 * FPS}:min-keyint={2 * FPS}:scenecut=0"],
+    ),
+    # 4K HEVC Main 10 tagged HDR10: the source that needs decode + tone map + scale.
+    "2160p-hevc": (
+        "2160p-hevc10.mkv", "3840x2160",
+        ["-vf", "format=yuv420p10le,setparams=color_primaries=bt2020:color_trc=smpte2084"
+         ":colorspace=bt2020nc", "-c:v", "libx265", "-preset", "ultrafast",
+         "-x265-params", f"keyint={2 * FPS}:min-keyint={2 * FPS}:scenecut=0:log-level=error"],
+    ),
+}  # fmt: skip
+
+
+def make_source(duration: int, kind: str = "1080p-h264") -> Path:
+    suffix, size, video_args = SOURCES[kind]
+    path = CACHE / f"src-{duration}s-{suffix}"
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.mp4")
-    print(f"generating {path} ({duration} s of 1080p24, ultrafast) ...", flush=True)
+    tmp = path.with_name("part-" + path.name)
+    print(f"generating {path} ({duration} s of {kind}, ultrafast) ...", flush=True)
     argv = [
         ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate={FPS}:duration={duration}",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={FPS}:duration={duration}",
         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={duration}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-g", str(2 * FPS),
-        "-x264-params", f"keyint={2 * FPS}:min-keyint={2 * FPS}:scenecut=0",
-        "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart", str(tmp),
+        "-g", str(2 * FPS), *video_args, "-c:a", "aac", str(tmp),
     ]  # fmt: skip
     subprocess.run(argv, check=True)
     tmp.rename(path)
@@ -115,7 +131,8 @@ class Bench:
             start_index=start,
             end_index=None if segments is None else start + segments,
             out_dir=out,
-            video=VideoJob.for_stream(video, r),
+            # As the server decides for an SDR device: HDR sources are tone-mapped.
+            video=VideoJob.for_stream(video, r, tone_map=video.hdr != "none"),
             source_start_s=self.info.start_time_s,
             ffmpeg=ffmpeg_path(),
             preset=self.preset,
@@ -225,9 +242,11 @@ def main() -> None:
     ap.add_argument("--max-parallel", type=int, default=4)
     ap.add_argument("--preset", default="veryfast", help="x264 preset (setting x264_preset)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--source", choices=sorted(SOURCES), default="1080p-h264")
+    ap.add_argument("--first-only", action="store_true", help="only the first-segment figures")
     args = ap.parse_args()
 
-    bench = Bench(make_source(args.duration), args.preset)
+    bench = Bench(make_source(args.duration, args.source), args.preset)
     r720 = rung("720p")
     segments = max(1, round(args.speed_media / 2))
     n = len(bench.plan)
@@ -249,6 +268,8 @@ def main() -> None:
                     plain_times.append(bench.plain_first(r720, start))
             m, p = statistics.median(mgr_times), statistics.median(plain_times)
             print(f"  {start:5d}  {m * 1000:7.0f}  {p * 1000:12.0f}  {m / p:5.2f}")
+        if args.first_only:
+            return
 
         print(f"\nencoding speed, one run alone, {segments * 2} s of media (x real time):")
         for name in ("1080p", "720p", "480p", "360p"):
