@@ -65,7 +65,7 @@ def command(clip: DemoClip, out: Path, *, ffmpeg: str, size: str = "1280x720") -
         "-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", str(clip.seconds),
         "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=English",
         "-metadata:s:a:1", "language=fre", "-metadata:s:a:1", "title=Français",
-        "-c:a", "aac", "-b:a", "128k",
+        "-c:a", "aac", "-b:a", "128k", "-ac", "2",
     ]  # fmt: skip
     if clip.hevc10:
         cmd += [

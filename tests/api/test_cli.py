@@ -124,6 +124,7 @@ def test_demo_generates_a_playable_library(
     assert hevc.video.codec == "hevc"
     assert hevc.video.bit_depth == 10
     assert [a.language for a in hevc.audio] == ["eng", "fre"]
+    assert [a.channels for a in hevc.audio] == [2, 2]
     assert (tmp_path / "lib/Shows/Auto/Season 01/Auto - S01E01 - One.en.srt").is_file()
 
 
