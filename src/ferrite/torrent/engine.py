@@ -541,12 +541,13 @@ class TorrentEngine:
         for t in torrents:
             if t.failure is not None:
                 continue
-            # A reader is waiting and nobody is connected: the explicit peers may have
-            # restarted; libtorrent alone would wait min_reconnect_time (60 s).
+            # Someone waits for data (a reader thread, or the probe awaiting the head and
+            # tail) and nobody is connected: the explicit peers may have restarted, or the
+            # first dial failed; libtorrent alone would wait min_reconnect_time (60 s).
             if (
                 t.peers
                 and t.num_peers == 0
-                and t.board.waiting()
+                and t.waiting()
                 and now - last_redial.get(t.id, 0.0) >= REDIAL_S
             ):
                 last_redial[t.id] = now

@@ -245,6 +245,11 @@ class ManagedTorrent:
                 if not waiters and self._async_waiters.get(piece) is waiters:
                     del self._async_waiters[piece]
 
+    def waiting(self) -> bool:
+        """Whether anyone waits for a piece: a reader thread or a coroutine (the probe's
+        ``wait_for_range``). Read from the alert thread: ``bool(dict)`` is atomic."""
+        return bool(self.board.waiting()) or bool(self._async_waiters)
+
     def wake_async(self, piece: int | None) -> None:
         """Loop: wake async waiters of ``piece`` (``None``: all of them) to recheck."""
         keys = list(self._async_waiters) if piece is None else [piece]
