@@ -37,7 +37,12 @@ from tests.torrent.streaming import (
 )
 from tests.torrent.swarm import Seeder, make_torrent
 
-pytestmark = pytest.mark.slow
+# KNOWN FLAKE (left open on the torrent issue): now and then the engine's first connection
+# to the loopback seeder never delivers the file's head and the playback times out after
+# 30 s ("no peer is sending it"). Until that is understood, a failed swarm test is retried;
+# its assertions are unchanged and must pass on one of three tries.
+
+pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=2)]
 
 
 @pytest.fixture(autouse=True)
