@@ -117,6 +117,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("torrent_dht", _bool, True, "Use the BitTorrent DHT."),
     Setting("torrent_lsd", _bool, True, "Use local service discovery."),
     Setting("torrent_upnp", _bool, True, "Use UPnP/NAT-PMP port mapping."),
+    Setting(
+        "torrent_outgoing_utp",
+        _bool,
+        False,
+        "Dial peers over uTP first (off: TCP, which streams faster; incoming uTP is accepted).",
+    ),
     Setting("torrent_download_limit", int, 0, "Download rate limit in bytes/s (0 = none)."),
     Setting("torrent_upload_limit", int, 0, "Upload rate limit in bytes/s (0 = none)."),
     Setting("torrent_connections_limit", int, 200, "Maximum peer connections."),
@@ -164,6 +170,7 @@ class Settings:
     torrent_dht: bool
     torrent_lsd: bool
     torrent_upnp: bool
+    torrent_outgoing_utp: bool
     torrent_download_limit: int
     torrent_upload_limit: int
     torrent_connections_limit: int

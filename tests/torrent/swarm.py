@@ -180,6 +180,84 @@ class CorruptPeer:
         self._thread.join(10)
 
 
+class SilentPeer:
+    """A BitTorrent peer that claims every piece, unchokes, and then never sends a
+    byte of payload: a connection that is up but delivers nothing (what a stalled uTP
+    stream or a wedged client looks like). It listens; the engine dials it.
+
+    Only plaintext handshakes are answered; an encrypted attempt is closed, and
+    libtorrent retries in plaintext. ``connections`` counts answered handshakes.
+    """
+
+    def __init__(self, info_hash: bytes, num_pieces: int) -> None:
+        self.connections = 0
+        self.requests = 0
+        self._info_hash = info_hash
+        self._bits = bytearray((num_pieces + 7) // 8)
+        for i in range(num_pieces):
+            self._bits[i // 8] |= 0x80 >> (i % 8)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = int(self._listener.getsockname()[1])
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._accept = threading.Thread(target=self._accept_loop, name="silent-peer")
+        self._accept.start()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), name="silent-peer-conn")
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        try:
+            head = self._recv(conn, 68)
+            if head[:20] != b"\x13BitTorrent protocol" or head[28:48] != self._info_hash:
+                return  # encrypted or another torrent: libtorrent retries in plaintext
+            peer_id = b"-FS0001-" + os.urandom(6).hex().encode()
+            conn.sendall(b"\x13BitTorrent protocol" + bytes(8) + self._info_hash + peer_id)
+            conn.sendall(struct.pack(">IB", len(self._bits) + 1, 5) + bytes(self._bits))
+            conn.sendall(struct.pack(">IB", 1, 1))  # unchoke
+            self.connections += 1
+            while not self._stop.is_set():
+                (length,) = struct.unpack(">I", self._recv(conn, 4))
+                if length and self._recv(conn, length)[0] == 6:
+                    self.requests += 1  # a request: never answered
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            conn.close()
+
+    def _recv(self, conn: socket.socket, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            try:
+                chunk = conn.recv(n - len(out))
+            except TimeoutError:
+                if self._stop.is_set():
+                    raise ConnectionError("stopped") from None
+                continue
+            if not chunk:
+                raise ConnectionError("closed")
+            out += chunk
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._accept.join(10)
+        for t in self._threads:
+            t.join(10)
+
+
 def engine_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,

@@ -24,7 +24,7 @@ from ferrite.torrent.engine import TorrentEngine
 from ferrite.torrent.pieces import Layout, WindowPolicy, file_pieces, piece_at, piece_range
 from ferrite.torrent.reader import TorrentFileReader
 from ferrite.torrent.records import TorrentEvent, TorrentFile, TorrentStatus
-from tests.torrent.swarm import CorruptPeer, Seeder, eventually, running_engine
+from tests.torrent.swarm import CorruptPeer, Seeder, SilentPeer, eventually, running_engine
 
 pytestmark = pytest.mark.slow
 
@@ -241,6 +241,48 @@ def test_a_waiting_read_resumes_when_the_seeder_comes_back(
                 reader.close()
         finally:
             seeder.close()
+
+    asyncio.run(main())
+
+
+def test_a_connection_that_delivers_nothing_is_dropped_and_dialled_again(
+    tmp_path: Path, movie_dir: Path, movie_torrent: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = (movie_dir / "fast.mp4").read_bytes()
+
+    async def main() -> None:
+        stall_s = 2.0
+        async with running_engine(tmp_path, engine_options={"stall_s": stall_s}) as engine:
+            info = lt.load_torrent_buffer(movie_torrent).ti
+            silent = await asyncio.to_thread(
+                SilentPeer, bytes.fromhex(str(info.info_hashes().v1)), info.num_pieces()
+            )
+            try:
+                added = await engine.add_torrent_file(
+                    movie_torrent, peers=[f"127.0.0.1:{silent.port}"]
+                )
+                movie = by_name(added.files, "fast.mp4")
+                reader = engine.open_reader(added.id, movie.index, duration_s=20)
+                job = Background(lambda: reader.read(4 * CHUNK))
+                await eventually(lambda: silent.requests > 0, 30, "requests to the silent peer")
+                # Connected, asked, answered with silence: after stall_s the watchdog
+                # drops the connection and the peer is dialled again.
+                await eventually(
+                    lambda: silent.connections >= 2,
+                    stall_s + 20,
+                    "a second connection",
+                    lambda: engine.status(added.id),
+                )
+                assert job.running
+                assert "reconnecting" in caplog.text
+                with Seeder(movie_torrent, movie_dir.parent) as seeder:
+                    engine.connect_peers(added.id, [f"127.0.0.1:{seeder.port}"])
+                    data = await job.join(30)
+                assert job.error is None
+                assert data == source[: 4 * CHUNK]
+                reader.close()
+            finally:
+                await asyncio.to_thread(silent.close)
 
     asyncio.run(main())
 

@@ -113,3 +113,22 @@ def test_closed_scheduler_never_touches_the_handle_again() -> None:
     sched.release("a")
     sched.preload([9])
     assert len(handle.calls) == calls
+
+
+def test_reapply_restates_every_current_deadline_with_the_time_left() -> None:
+    sched, handle, clock = make()
+    sched.want("a", [Deadline(3, 0), Deadline(4, 2000)])
+    sched.want("b", [Deadline(9, 5000)])
+    sched.completed(3)  # done: not restated
+    clock.now += 1.5
+    handle.calls.clear()
+    sched.reapply()  # after a pause/resume that may have dropped libtorrent's list
+    assert sorted(handle.calls) == [("deadline", 4, 500), ("deadline", 9, 3500)]
+    clock.now += 10  # overdue pieces are due now, never negative
+    handle.calls.clear()
+    sched.reapply()
+    assert sorted(handle.calls) == [("deadline", 4, 0), ("deadline", 9, 0)]
+    sched.close()
+    handle.calls.clear()
+    sched.reapply()
+    assert handle.calls == []

@@ -53,6 +53,13 @@ def test_defaults_listen_everywhere_on_the_configured_port(tmp_path: Path) -> No
     assert pack["enable_dht"] is True
     assert pack["enable_natpmp"] is True
     assert pack["max_retry_port_bind"] == 0
+    # Streaming defaults: TCP first, quick redials of a peer that went away.
+    assert pack["enable_outgoing_utp"] is False
+    assert pack["min_reconnect_time"] <= 5
+    on = session_settings(
+        load({"data_dir": tmp_path, "torrent_outgoing_utp": True}, environ={}), listen_hosts=None
+    )
+    assert on["enable_outgoing_utp"] is True
 
 
 def test_peers_are_ip_and_port() -> None:

@@ -37,12 +37,7 @@ from tests.torrent.streaming import (
 )
 from tests.torrent.swarm import Seeder, make_torrent
 
-# KNOWN FLAKE (left open on the torrent issue): now and then the engine's first connection
-# to the loopback seeder never delivers the file's head and the playback times out after
-# 30 s ("no peer is sending it"). Until that is understood, a failed swarm test is retried;
-# its assertions are unchanged and must pass on one of three tries.
-
-pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=2)]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,9 @@ Threads: the event loop owns adding/removing torrents and the database; the aler
 thread owns piece availability; readers run in worker threads (PyAV, the HTTP range
 route) and block only on their torrent's board. Nothing here polls: readers wake on
 ``piece_finished_alert``; the alert thread wakes on alerts and, at most once a second,
-for housekeeping (status snapshot, redialling explicit peers while readers wait,
-saving resume data of torrents that changed).
+for housekeeping (status snapshot, the stall watchdog of ``watchdog.py`` -- redial
+explicit peers, reconnect silent ones while readers wait -- and saving resume data of
+torrents that changed).
 
 Resume data (with the info dict) is saved when a torrent changes and at close, and
 read back at start, so a restart continues where it stopped. Libtorrent's exceptions
@@ -52,11 +53,11 @@ from ferrite.torrent.pieces import MiB, WindowPolicy
 from ferrite.torrent.reader import TorrentFileReader
 from ferrite.torrent.records import TorrentEvent, TorrentFile, TorrentStatus
 from ferrite.torrent.torrent import ManagedTorrent
+from ferrite.torrent.watchdog import STALL_S, Action, StallWatch
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # housekeeping period of the alert thread
-REDIAL_S = 3.0  # how often explicit peers are redialled while a reader waits
 CLOSE_TIMEOUT_S = 10.0
 
 Listener = Callable[[TorrentEvent], None]
@@ -78,9 +79,11 @@ class TorrentEngine:
         resume_interval_s: float = 30.0,
         cache_bytes: int = 32 * MiB,
         alert_queue_size: int = src.ALERT_QUEUE_SIZE,
+        stall_s: float = STALL_S,
     ) -> None:
         """``listen_hosts``: addresses to listen on (default: all); ``peer_filter``:
-        when given, only peers in these ``(first, last)`` IP ranges are allowed."""
+        when given, only peers in these ``(first, last)`` IP ranges are allowed;
+        ``stall_s``: silence while a reader waits before peers are reconnected."""
         self.settings = settings
         self.db = db
         self.root = Path(settings.data_dir) / "torrents"
@@ -90,6 +93,7 @@ class TorrentEngine:
         self._resume_interval = resume_interval_s
         self._cache_bytes = cache_bytes
         self._alert_queue_size = alert_queue_size
+        self._stall_s = stall_s
         self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -253,6 +257,10 @@ class TorrentEngine:
         """Which pieces are verified, as of the last alert (for "pieces around readers")."""
         return self._get(torrent_id).board.bitmap()
 
+    async def diagnosis(self, torrent_id: int) -> str:
+        """libtorrent's view of a torrent and its peers in one line (for a stall's log)."""
+        return await asyncio.to_thread(self._get(torrent_id).diagnosis)
+
     def files(self, torrent_id: int) -> list[TorrentFile]:
         """The files (no pad files); empty until a magnet's metadata arrived."""
         return list(self._get(torrent_id).files)
@@ -413,6 +421,7 @@ class TorrentEngine:
             added_at=added_at,
             cache_bytes=self._cache_bytes,
             loop=self._loop,
+            watch=StallWatch(stall_s=self._stall_s),
         )
         with self._lock:
             self._torrents[torrent_id] = t
@@ -437,7 +446,6 @@ class TorrentEngine:
     def _alert_loop(self) -> None:
         ses = self._session
         next_tick = 0.0
-        last_redial: dict[int, float] = {}
         last_resume = time.monotonic()
         while not self._stop.is_set():
             try:
@@ -460,7 +468,7 @@ class TorrentEngine:
             if now >= next_tick and not self._stop.is_set():
                 next_tick = now + TICK_S
                 try:
-                    self._housekeeping(now, last_redial, now - last_resume >= self._resume_interval)
+                    self._housekeeping(now, now - last_resume >= self._resume_interval)
                 except RuntimeError:
                     log.exception("torrent housekeeping failed")
                 if now - last_resume >= self._resume_interval:
@@ -534,25 +542,25 @@ class TorrentEngine:
         elif kind is lt.save_resume_data_failed_alert:
             calls.append(functools.partial(self._resume_saved, t.id))
 
-    def _housekeeping(self, now: float, last_redial: dict[int, float], save_resume: bool) -> None:
+    def _housekeeping(self, now: float, save_resume: bool) -> None:
         torrents = self._all()
         if torrents:
             self._session.post_torrent_updates()  # -> state_update_alert -> _snapshot
         for t in torrents:
             if t.failure is not None:
                 continue
-            # Someone waits for data (a reader thread, or the probe awaiting the head and
-            # tail) and nobody is connected: the explicit peers may have restarted, or the
-            # first dial failed; libtorrent alone would wait min_reconnect_time (60 s).
-            if (
-                t.peers
-                and t.num_peers == 0
-                and t.waiting()
-                and now - last_redial.get(t.id, 0.0) >= REDIAL_S
-            ):
-                last_redial[t.id] = now
+            action = t.watch.observe(
+                now,
+                waiting=t.waiting(),
+                peers=t.num_peers,
+                payload=t.payload_total,
+                can_redial=bool(t.peers),
+            )
+            if action is Action.REDIAL:
                 with contextlib.suppress(InvalidTorrent):
                     self._connect(t, src.parse_peers(t.peers))
+            elif action is Action.RECONNECT:
+                self._reconnect(t)
             if save_resume and t.resume_dirty:
                 self._save_resume(t)
 
@@ -563,6 +571,7 @@ class TorrentEngine:
         t.upload_rate = int(st.upload_payload_rate)
         t.num_peers = int(st.num_peers)
         t.num_seeds = int(st.num_seeds)
+        t.payload_total = int(st.total_payload_download)
         if st.errc.value():
             t.error = st.errc.message()
 
@@ -600,10 +609,26 @@ class TorrentEngine:
         except RuntimeError as exc:
             log.debug("save_resume_data of torrent %s failed: %s", t.id, exc)
 
+    def _reconnect(self, t: ManagedTorrent) -> None:
+        """Alert thread: peers are connected but nothing arrives while a reader waits.
+        Drop every connection (pausing does; libtorrent keeps its peer list), dial
+        again, and restate the readers' deadlines."""
+        log.warning(
+            "torrent %s: no data for %.0f s while a reader waits; reconnecting (%s)",
+            t.id,
+            t.watch.quiet_s,
+            t.diagnosis(),
+        )
+        t.handle.pause()
+        t.handle.resume()
+        with contextlib.suppress(InvalidTorrent):
+            self._connect(t, src.parse_peers(t.peers))
+        t.scheduler.reapply()
+
     def _connect(self, t: ManagedTorrent, endpoints: Sequence[tuple[str, int]]) -> None:
         for endpoint in endpoints:
             try:
-                t.handle.connect_peer(endpoint)
+                t.handle.connect_peer(endpoint, src.EXPLICIT_PEER_SOURCE)
             except RuntimeError as exc:
                 log.debug("connect_peer %s for torrent %s failed: %s", endpoint, t.id, exc)
 

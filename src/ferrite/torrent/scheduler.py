@@ -104,6 +104,16 @@ class PieceScheduler:
         with self._lock:
             self._done.discard(piece)
 
+    def reapply(self) -> None:
+        """Send every current deadline again (after the torrent was paused and
+        resumed: libtorrent's own list of time-critical pieces may be gone)."""
+        with self._lock:
+            if self._closed:
+                return
+            now = self._clock()
+            for piece, due in self._applied.items():
+                self._call(self._target.set_piece_deadline, piece, max(0, int((due - now) * 1000)))
+
     def close(self) -> None:
         """The torrent is gone: forget everything, never touch the handle again."""
         with self._lock:

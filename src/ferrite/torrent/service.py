@@ -240,6 +240,9 @@ class TorrentService:
             try:
                 await asyncio.wait_for(asyncio.shield(probe), limit)
             except TimeoutError:
+                with contextlib.suppress(FerriteError):
+                    engine = await self._started()
+                    log.warning("probe stalled: %s", await engine.diagnosis(entry.torrent_id))
                 raise Timeout(
                     f"the start of '{Path(entry.path).name}' has not arrived after {limit:g} s; "
                     "no peer is sending it (yet)"

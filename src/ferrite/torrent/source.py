@@ -27,6 +27,16 @@ ALERT_QUEUE_SIZE = 100_000
 
 MAX_TORRENT_BYTES = 20 * 1024 * 1024
 
+#: The source peers the user names are added as: re-adding a peer "from a tracker"
+#: takes one off its failure count (src/peer_list.cpp ``update_peer``), so redialling
+#: a named peer while a reader waits keeps it a connect candidate however often it was
+#: down (``max_failcount`` would otherwise drop it after 3 failed dials).
+EXPLICIT_PEER_SOURCE = int(lt.peer_info.tracker)
+#: Seconds before a peer is dialled again, times (1 + its failure count). libtorrent's
+#: 60 s suits a background download; a viewer waiting for a piece can't wait that long
+#: for a peer that restarted or a connection the stall watchdog dropped.
+RECONNECT_S = 2
+
 
 def session_settings(
     settings: Settings,
@@ -51,6 +61,12 @@ def session_settings(
         "enable_lsd": settings.torrent_lsd,
         "enable_upnp": settings.torrent_upnp,
         "enable_natpmp": settings.torrent_upnp,
+        # libtorrent dials every peer over uTP first (torrent_peer assumes support). uTP's
+        # LEDBAT congestion control yields to other traffic by design -- wrong for a
+        # stream someone is watching -- and libtorrent's uTP stalls now and then on
+        # loopback/LAN links (seen in our tests: a connection up, unchoked, 98 requests
+        # queued, no payload for 30 s). TCP first; peers that dial us over uTP are fine.
+        "enable_outgoing_utp": settings.torrent_outgoing_utp,
         "download_rate_limit": max(0, settings.torrent_download_limit),
         "upload_rate_limit": max(0, settings.torrent_upload_limit),
         "connections_limit": max(1, settings.torrent_connections_limit),
@@ -62,6 +78,7 @@ def session_settings(
         # keeps deadlines effective (measured: first segment ~7 s -> ~4 s from a 2 MB/s
         # seeder, docs/benchmarks.md "Torrent streaming").
         "request_queue_time": 1,
+        "min_reconnect_time": RECONNECT_S,
         "user_agent": f"Ferrite libtorrent/{lt.__version__}",
     }
     if not settings.torrent_dht:

@@ -26,6 +26,7 @@ from ferrite.torrent.pieces import (
 )
 from ferrite.torrent.records import TorrentFile, TorrentStatus
 from ferrite.torrent.scheduler import PieceScheduler
+from ferrite.torrent.watchdog import StallWatch
 
 if TYPE_CHECKING:
     from ferrite.torrent.reader import TorrentFileReader
@@ -77,6 +78,7 @@ class ManagedTorrent:
         added_at: float,
         cache_bytes: int,
         loop: asyncio.AbstractEventLoop,
+        watch: StallWatch | None = None,
     ) -> None:
         self.id = torrent_id
         self.info_hash = info_hash
@@ -102,6 +104,8 @@ class ManagedTorrent:
         self.upload_rate = 0
         self.num_peers = 0
         self.num_seeds = 0
+        self.payload_total = 0  # payload bytes received this session
+        self.watch = watch or StallWatch()  # alert thread only
         self.hash_failures = 0
         self.error: str | None = None
         self.resume_dirty = False
@@ -263,6 +267,36 @@ class ManagedTorrent:
             self.loop.call_soon_threadsafe(fn, *args)
 
     # -- status ------------------------------------------------------------------------
+    def diagnosis(self) -> str:
+        """Worker thread: why is nothing arriving? libtorrent's own view of the torrent,
+        its peers and the pieces someone waits for, in one line for a log."""
+        awaited = list(self._async_waiters)  # loop-owned; list(dict) is atomic under the GIL
+        waited = sorted(set(self.board.waiting()) | {p for p in awaited if p is not None})
+        try:
+            st = self.handle.status()
+            peers = self.handle.get_peer_info()
+            have = {p: bool(self.handle.have_piece(p)) for p in waited[:8]}
+            prio = {p: int(self.handle.piece_priority(p)) for p in waited[:8]}
+            queue = {int(q["piece_index"]) for q in self.handle.get_download_queue()}
+        except RuntimeError as exc:
+            return f"torrent {self.id}: no diagnosis ({exc})"
+        parts = [
+            f"torrent {self.id} state={st.state} flags={int(st.flags):#x} "
+            f"progress={st.progress:.3f} board={self.board.count}/{self.board.num_pieces} "
+            f"lt_pieces={st.num_pieces} peers={len(peers)} connect_candidates="
+            f"{st.connect_candidates} errc={st.errc.message() if st.errc.value() else '-'}",
+            "waited=" + ",".join(f"{p}(have={have.get(p)},prio={prio.get(p)})" for p in waited[:8]),
+            f"deadlines={len(self.scheduler.deadlines())} downloading={sorted(queue)[:8]}",
+        ]
+        for p in peers:
+            parts.append(
+                f"peer {p.ip[0]}:{p.ip[1]} flags={int(p.flags):#x} src={int(p.source):#x} "
+                f"down={p.total_download} queue={p.download_queue_length} "
+                f"up_queue={p.upload_queue_length} piece={p.downloading_piece_index} "
+                f"pieces={sum(1 for x in p.pieces if x)} failcount={p.failcount}"
+            )
+        return "; ".join(parts)
+
     def status(self) -> TorrentStatus:
         readers = tuple(sorted((r.state() for r in self.readers()), key=lambda s: s.reader_id))
         return TorrentStatus(
