@@ -341,6 +341,24 @@ def test_sidecars_given_by_the_scanner_are_used_without_listing(
     assert len(probe(movie).subtitles) == 1
 
 
+def test_sidecar_bytes_can_come_from_elsewhere_than_the_disk(clip: ClipFn, tmp_path: Path) -> None:
+    """A torrent's subtitle files are read through its piece reader, not the disk."""
+    movie = tmp_path / "Film.mp4"
+    movie.write_bytes(clip("plain", media.H264_AAC).read_bytes())
+    srt = media.write_srt(tmp_path / "staging.srt")
+    named, skipped = tmp_path / "Film.en.srt", tmp_path / "Film.fr.srt"  # not on disk
+    asked: list[Path] = []
+
+    def read(path: Path) -> bytes | None:
+        asked.append(path)
+        return srt.read_bytes() if path == named else None
+
+    info = probe(movie, sidecars=[named, skipped], read_sidecar=read)
+    assert sorted(asked) == [named, skipped]
+    (track,) = info.subtitles
+    assert (track.language, track.path, track.cues[0].text) == ("eng", str(named), "Hello there")
+
+
 # -- bad files ------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,12 +61,21 @@ def make_movies(folder: Path, clip: media.Clip = STREAM_CLIP) -> dict[str, Path]
     return out
 
 
-def torrent_of(clip: Path, title: str, root: Path, piece: int = PIECE) -> bytes:
+def torrent_of(
+    clip: Path,
+    title: str,
+    root: Path,
+    piece: int = PIECE,
+    extra: Callable[[Path], object] | None = None,
+) -> bytes:
     """A torrent named ``title`` holding ``title/<title><ext>`` (a hard link to ``clip``)
     under ``root`` (the seeder's save path). Distinct titles give distinct info hashes
-    over the same bytes, so every test downloads from scratch."""
+    over the same bytes, so every test downloads from scratch. ``extra(folder)`` may add
+    files (subtitles) before the torrent is made."""
     folder = root / title
     folder.mkdir(parents=True, exist_ok=True)
+    if extra is not None:
+        extra(folder)
     target = folder / f"{title}{clip.suffix}"
     if not target.exists():
         try:

@@ -77,8 +77,8 @@ def add(env: Env, title: str, movie: str, seeder: Seeder, torrent: bytes) -> dic
     return body
 
 
-def seeded(env: Env, title: str, movie: str = "fast") -> tuple[bytes, Seeder]:
-    torrent = torrent_of(env.movies[movie], title, env.seeds)
+def seeded(env: Env, title: str, movie: str = "fast", extra: Any = None) -> tuple[bytes, Seeder]:
+    torrent = torrent_of(env.movies[movie], title, env.seeds, extra=extra)
     return torrent, Seeder(torrent, env.seeds, upload_limit=RATE)
 
 
@@ -89,12 +89,19 @@ def piece_map(env: Env, torrent_id: int) -> list[bool]:
 
 def test_video_files_become_items_at_once_and_play_over_hls_while_downloading(env: Env) -> None:
     live = env.live
-    torrent, seeder = seeded(env, "Arrival Test (2021)")
+    torrent, seeder = seeded(
+        env,
+        "Arrival Test (2021)",
+        # A sidecar subtitle file in the torrent, next to the video.
+        extra=lambda folder: media.write_srt(folder / "Arrival Test (2021).en.srt"),
+    )
     with seeder:
         started = time.monotonic()
         added = add(env, "Arrival Test (2021)", "fast", seeder, torrent)
-        (movie,) = added["files"]
+        movie, subtitle = sorted(added["files"], key=lambda f: not f["is_video"])
         assert movie["path"] == "Arrival Test (2021)/Arrival Test (2021).mp4"
+        assert subtitle["path"] == "Arrival Test (2021)/Arrival Test (2021).en.srt"
+        assert subtitle["item_id"] is None
         assert movie["size"] == env.movies["fast"].stat().st_size
         item_id = movie["item_id"]
         assert item_id is not None
@@ -113,6 +120,21 @@ def test_video_files_become_items_at_once_and_play_over_hls_while_downloading(en
         detail = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
         assert detail["files"][0]["probe_status"] == "ok"
         assert {s["type"] for s in detail["files"][0]["streams"]} == {"video", "audio"}
+        # The sidecar was read through the torrent and is a WebVTT rendition.
+        subs = [(s["language"], s["format"], s["external"]) for s in detail["subtitles"]]
+        assert subs == [("eng", "subrip", True)]
+        master = live.client.get(live.url(pb["url"])).text
+        (sub_uri,) = [
+            m.split('URI="', 1)[1].split('"', 1)[0]
+            for m in master.splitlines()
+            if m.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
+        ]
+        base = live.url(pb["url"].split("master.m3u8")[0])
+        playlist = live.client.get(base + sub_uri).text
+        first = next(line for line in playlist.splitlines() if line.endswith(".vtt"))
+        vtt = live.client.get(base + sub_uri.rsplit("/", 1)[0] + "/" + first).text
+        assert vtt.startswith("WEBVTT")
+        assert "Hello there" in vtt, vtt
 
         frames = 0
         at_first: dict[str, Any] = {}

@@ -90,6 +90,9 @@ log = logging.getLogger(__name__)
 MAX_CUE_GAP_S = 30.0
 #: Sidecar subtitle files larger than this are not subtitles.
 MAX_SIDECAR_BYTES = 20 * 1024 * 1024
+#: Reads a sidecar subtitle file: its bytes, or ``None`` to skip it. The default reads the
+#: disk; a torrent's files are read through the piece-aware reader instead.
+SidecarReader = Callable[[Path], "bytes | None"]
 #: How many packets we read from the start looking for the first keyframe.
 _HEAD_PACKETS = 500
 
@@ -129,15 +132,20 @@ class ProbeTimings:
 
 
 def probe(
-    path: Path | str, *, sidecars: Sequence[Path] | None = None, file: Readable | None = None
+    path: Path | str,
+    *,
+    sidecars: Sequence[Path] | None = None,
+    file: Readable | None = None,
+    read_sidecar: SidecarReader | None = None,
 ) -> MediaInfo:
     """Everything Ferrite needs to know about the file at ``path``.
 
     ``sidecars``: candidate subtitle files next to it (the scanner passes what it already
     listed); ``None`` lists the folder. ``file``: read the bytes from this file object
-    instead of the path (see "Streamed files" above). Raises :class:`ProbeError`.
+    instead of the path (see "Streamed files" above); ``read_sidecar``: likewise for the
+    sidecars (``None`` from it skips one). Raises :class:`ProbeError`.
     """
-    return probe_timed(path, sidecars=sidecars, file=file)[0]
+    return probe_timed(path, sidecars=sidecars, file=file, read_sidecar=read_sidecar)[0]
 
 
 def probe_timed(
@@ -146,6 +154,7 @@ def probe_timed(
     sidecars: Sequence[Path] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     file: Readable | None = None,
+    read_sidecar: SidecarReader | None = None,
 ) -> tuple[MediaInfo, ProbeTimings]:
     """:func:`probe`, also returning where the time went."""
     path = Path(path)
@@ -155,7 +164,10 @@ def probe_timed(
         t1 = clock()
         try:
             hint = getattr(file, "will_need", None)
-            return _probe_open(path, container, sidecars, clock, t0, t1, size, hint)
+            return _probe_open(
+                path, container, sidecars, read_sidecar or read_sidecar_file, clock, t0, t1,
+                size, hint,
+            )  # fmt: skip
         except ProbeError:
             raise
         except (av.error.FFmpegError, OSError) as exc:
@@ -168,6 +180,7 @@ def _probe_open(
     path: Path,
     container: InputContainer,
     sidecars: Sequence[Path] | None,
+    read_sidecar: SidecarReader,
     clock: Callable[[], float],
     t0: float,
     t1: float,
@@ -217,7 +230,7 @@ def _probe_open(
 
     ts = clock()
     tracks = [_embedded_track(s, cues.get(s.index)) for s in container.streams.subtitles]
-    tracks += _sidecar_tracks(path, sidecars)
+    tracks += _sidecar_tracks(path, sidecars, read_sidecar)
     sub_s += clock() - ts
 
     duration_s = header_duration or 0.0
@@ -791,18 +804,28 @@ def find_sidecars(video: Path, siblings: Iterable[Path] | None = None) -> list[P
     )
 
 
-def _sidecar_tracks(video: Path, sidecars: Sequence[Path] | None) -> list[SubtitleTrack]:
+def read_sidecar_file(path: Path) -> bytes | None:
+    """A sidecar's bytes from disk; ``None`` when too large, vanished or unreadable
+    (the next scan sees it again)."""
+    try:
+        if path.stat().st_size > MAX_SIDECAR_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _sidecar_tracks(
+    video: Path, sidecars: Sequence[Path] | None, read: SidecarReader
+) -> list[SubtitleTrack]:
     tracks = []
     for p in find_sidecars(video, sidecars):
         meta = parse_sidecar(video, p)
         if meta is None:
             continue
-        try:
-            if p.stat().st_size > MAX_SIDECAR_BYTES:
-                continue
-            data = p.read_bytes()
-        except OSError:
-            continue  # vanished or unreadable: the next scan sees it again
+        data = read(p)
+        if data is None:
+            continue
         tracks.append(
             SubtitleTrack(
                 codec=meta.codec,

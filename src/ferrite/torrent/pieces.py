@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
+from ferrite.library.naming import SUBTITLE_EXTENSIONS
+
 KiB = 1024
 MiB = 1024 * 1024
 
@@ -53,6 +55,10 @@ def container_kind(path: str) -> ContainerKind:
 
 def is_video_path(path: str) -> bool:
     return PurePosixPath(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def is_subtitle_path(path: str) -> bool:
+    return PurePosixPath(path).suffix.lower() in SUBTITLE_EXTENSIONS
 
 
 # -- geometry -------------------------------------------------------------------------

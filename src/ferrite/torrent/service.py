@@ -31,7 +31,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ferrite.errors import (
@@ -44,11 +44,12 @@ from ferrite.errors import (
 )
 from ferrite.library import artwork, store
 from ferrite.library.naming import parse_path
-from ferrite.library.probe import probe_timed
+from ferrite.library.probe import MAX_SIDECAR_BYTES, probe_timed
 from ferrite.sources import Readable, StreamedFile
 from ferrite.torrent import catalog
 from ferrite.torrent.engine import TorrentEngine
-from ferrite.torrent.pieces import Layout, WindowPolicy, file_pieces, piece_at
+from ferrite.torrent.pieces import Layout, WindowPolicy, file_pieces, is_subtitle_path, piece_at
+from ferrite.torrent.reader import TorrentFileReader
 from ferrite.torrent.records import TorrentEvent, TorrentFile, TorrentStatus
 
 if TYPE_CHECKING:
@@ -399,13 +400,21 @@ class TorrentService:
                         entry.torrent_id, entry.index, bitrate=PROBE_BITRATE
                     )
                     file = _ProbeFile(reader, functools.partial(self._will_need, entry))
+                    sidecars = _Sidecars(engine, entry)
                     try:
                         info, timings = await self._loop.run_in_executor(
                             self._probe_pool,
-                            functools.partial(probe_timed, entry.path, sidecars=(), file=file),
+                            functools.partial(
+                                probe_timed,
+                                entry.path,
+                                sidecars=sidecars.paths,
+                                file=file,
+                                read_sidecar=sidecars.read,
+                            ),
                         )
                     finally:
                         reader.close()
+                        sidecars.close()
                 except ProbeError as exc:
                     await self._probe_failed(entry, exc.message)
                     return
@@ -633,6 +642,40 @@ class TorrentService:
         exc = task.exception()
         if exc is not None and not isinstance(exc, NotFound):
             log.error("torrent task %s failed", task.get_name(), exc_info=exc)
+
+
+class _Sidecars:
+    """The subtitle files of a torrent that sit next to a video, read for its probe
+    through piece-aware readers (verified bytes only; opened here, on the loop)."""
+
+    def __init__(self, engine: TorrentEngine, entry: _Entry) -> None:
+        folder = PurePosixPath(entry.file.path).parent
+        self._readers: dict[Path, tuple[TorrentFileReader, int]] = {}
+        for f in engine.files(entry.torrent_id):
+            if PurePosixPath(f.path).parent != folder or not is_subtitle_path(f.path):
+                continue
+            path = Path(entry.save_path, *PurePosixPath(f.path).parts)
+            if f.size <= MAX_SIDECAR_BYTES:
+                reader = engine.open_reader(entry.torrent_id, f.index, bitrate=PROBE_BITRATE)
+                self._readers[path] = (reader, f.size)
+        self.paths = sorted(self._readers)
+
+    def read(self, path: Path) -> bytes | None:
+        """Probe thread: the whole file; a piece that doesn't come raises Timeout (the
+        probe is retried, so a slow subtitle file is not dropped for good)."""
+        found = self._readers.get(path)
+        if found is None:
+            return None
+        reader, size = found
+        reader.seek(0)
+        data = bytearray()
+        while len(data) < size and (chunk := reader.read(size - len(data))):
+            data += chunk
+        return bytes(data)
+
+    def close(self) -> None:
+        for reader, _ in self._readers.values():
+            reader.close()
 
 
 class _ProbeFile:

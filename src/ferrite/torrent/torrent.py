@@ -16,11 +16,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ferrite.errors import FerriteError
+from ferrite.library.probe import MAX_SIDECAR_BYTES
 from ferrite.torrent.board import PieceBoard
 from ferrite.torrent.pieces import (
     Layout,
     container_kind,
+    file_pieces,
     head_tail_pieces,
+    is_subtitle_path,
     is_video_path,
     resume_pieces,
 )
@@ -140,10 +143,13 @@ class ManagedTorrent:
                 layout.num_pieces, fetch=self.target.read_piece, cache_bytes=self._cache_bytes
             )
             self.has_metadata = True
-        # Fast start: the container headers/indexes of every video first.
+        # Fast start: the container headers/indexes of every video first, and subtitle
+        # files whole (small; the probe reads the sidecars next to a video).
         for f in files:
             if f.is_video:
                 self.scheduler.preload(head_tail_pieces(layout, f.span, container_kind(f.path)))
+            elif is_subtitle_path(f.path) and f.size <= MAX_SIDECAR_BYTES:
+                self.scheduler.preload(file_pieces(layout, f.span))
         return True
 
     def file(self, index: int) -> TorrentFile | None:
