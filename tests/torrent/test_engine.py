@@ -275,6 +275,9 @@ def test_a_connection_that_delivers_nothing_is_dropped_and_dialled_again(
                 )
                 assert job.running
                 assert "reconnecting" in caplog.text
+                # The log line carries libtorrent's view: the silent peer, its queue.
+                assert f"peer 127.0.0.1:{silent.port}" in caplog.text
+                assert "no diagnosis" not in caplog.text
                 with Seeder(movie_torrent, movie_dir.parent) as seeder:
                     engine.connect_peers(added.id, [f"127.0.0.1:{seeder.port}"])
                     data = await job.join(30)

@@ -469,7 +469,7 @@ class TorrentEngine:
                 next_tick = now + TICK_S
                 try:
                     self._housekeeping(now, now - last_resume >= self._resume_interval)
-                except RuntimeError:
+                except Exception:  # the alert thread must outlive any one torrent's trouble
                     log.exception("torrent housekeeping failed")
                 if now - last_resume >= self._resume_interval:
                     last_resume = now

@@ -286,6 +286,20 @@ class ManagedTorrent:
             queue = {int(q["piece_index"]) for q in self.handle.get_download_queue()}
         except RuntimeError as exc:
             return f"torrent {self.id}: no diagnosis ({exc})"
+        try:
+            return self._describe(st, peers, waited, have, prio, queue)
+        except Exception as exc:  # a diagnosis must never break its caller
+            return f"torrent {self.id}: no diagnosis ({exc!r})"
+
+    def _describe(
+        self,
+        st: Any,
+        peers: list[Any],
+        waited: list[int],
+        have: dict[int, bool],
+        prio: dict[int, int],
+        queue: set[int],
+    ) -> str:
         parts = [
             f"torrent {self.id} state={st.state} flags={int(st.flags):#x} "
             f"progress={st.progress:.3f} board={self.board.count}/{self.board.num_pieces} "
@@ -299,7 +313,10 @@ class ManagedTorrent:
                 f"peer {p.ip[0]}:{p.ip[1]} flags={int(p.flags):#x} src={int(p.source):#x} "
                 f"down={p.total_download} queue={p.download_queue_length} "
                 f"up_queue={p.upload_queue_length} piece={p.downloading_piece_index} "
-                f"pieces={sum(1 for x in p.pieces if x)} failcount={p.failcount}"
+                f"pieces={sum(1 for x in p.pieces if x)} failcount={p.failcount} "
+                f"read={int(p.read_state)} write={int(p.write_state)} "
+                f"disk_pending={p.pending_disk_bytes} recv_buf={p.used_receive_buffer} "
+                f"last_active={p.last_active}s last_request={p.last_request}s"
             )
         return "; ".join(parts)
 
