@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from ferrite import config
 from ferrite.app import create_app
 from ferrite.auth.passwords import Passwords
 from tests import media
@@ -26,6 +25,7 @@ from tests.web.server import (
     PageLog,
     WebLibrary,
     WebServer,
+    web_settings,
 )
 
 
@@ -86,18 +86,7 @@ def web_server(
     """A fresh Ferrite (empty data directory, no user yet), as ``create_app`` builds it:
     every router, the UI (``mount_web``), scanner, artwork and playback."""
     data_dir = tmp_path_factory.mktemp("web-data")
-    settings = config.load(
-        {
-            "data_dir": data_dir,
-            "watch": False,
-            "demo": False,
-            "libraries": (),
-            # Write progress on every report, so a reload right after a pause resumes there.
-            "progress_interval_s": 0.5,
-        },
-        environ={},
-    )
-    app = create_app(settings, passwords=cheap_passwords)
+    app = create_app(web_settings(data_dir), passwords=cheap_passwords)
     thread = ServerThread(app).start()
     try:
         yield WebServer(thread, data_dir, web_library)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from ferrite import config
 from ferrite.library.artwork import refresh_artwork
 from ferrite.services import Services
 from tests.api.server import ServerThread
@@ -34,6 +35,28 @@ CREDENTIALS = {"username": ADMIN[0], "password": ADMIN[1]}
 
 #: How long a browser step may take before the test fails (ms); generous for 2 shared cores.
 STEP_MS = 20_000
+
+
+def web_settings(data_dir: Path, **overrides: Any) -> config.Settings:
+    """Settings of a web test server: a fresh data directory, no demo library, no folder
+    watching, and a torrent engine (should a test start one) that talks to 127.0.0.1 only:
+    no DHT, LSD or UPnP, an ephemeral port."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "watch": False,
+        "demo": False,
+        "libraries": (),
+        # Write progress on every report, so a reload right after a pause resumes there.
+        "progress_interval_s": 0.5,
+        "torrent_listen_port": 0,
+        "torrent_listen_host": "127.0.0.1",
+        "torrent_dht": False,
+        "torrent_lsd": False,
+        "torrent_upnp": False,
+        "torrent_wait_s": 30.0,
+    }
+    values.update(overrides)
+    return config.load(values, environ={})
 
 
 @dataclass(frozen=True)

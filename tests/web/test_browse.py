@@ -186,6 +186,8 @@ def test_admin_manages_users_and_their_libraries(
             "Home",
             "Movies",
         ]
+        # (No Torrents page for members, nor anything else in the nav.)
+        assert other.text_content("nav.nav") == "HomeMovies"
         other.click("#topbar .avatar")
         assert not other.is_visible("a:has-text('Administration')")
         # Granting Shows shows up on her next page load, without signing in again.

@@ -40,11 +40,14 @@ export const session = {
 
 /**
  * Call the API. Resolves to the parsed JSON body (null for 204); rejects with ApiError.
+ * `body` is sent as JSON, or as multipart when it is a FormData.
  * A 401 on an authenticated call clears the session and fires `ferrite:unauthorized`.
  */
 export async function api(path, { method = 'GET', body, signal, auth = true, keepalive = false, query } = {}) {
   const headers = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  // A FormData body (file uploads) goes as multipart; the browser sets its boundary.
+  const form = typeof FormData !== 'undefined' && body instanceof FormData;
+  if (body !== undefined && !form) headers['content-type'] = 'application/json';
   const token = auth ? session.token : null;
   if (token) headers.authorization = `Bearer ${token}`;
   let url = path;
@@ -56,7 +59,7 @@ export async function api(path, { method = 'GET', body, signal, auth = true, kee
   }
   let res;
   try {
-    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal, keepalive, credentials: 'same-origin' });
+    res = await fetch(url, { method, headers, body: body === undefined || form ? body : JSON.stringify(body), signal, keepalive, credentials: 'same-origin' });
   } catch (err) {
     if (err.name === 'AbortError') throw err;
     throw new ApiError(0, 'network', 'Cannot reach the Ferrite server. Check your connection.');

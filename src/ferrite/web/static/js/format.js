@@ -25,6 +25,12 @@ export function bytes(n) {
   return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
 }
 
+/** A transfer rate in bytes per second: "1.2 MB/s". */
+export function rate(bytesPerSecond) {
+  if (!Number.isFinite(bytesPerSecond) || bytesPerSecond <= 0) return '0 B/s';
+  return `${bytes(bytesPerSecond)}/s`;
+}
+
 export function bitrate(bps) {
   if (!Number.isFinite(bps) || bps <= 0) return '';
   return bps >= 1e6 ? `${(bps / 1e6).toFixed(bps >= 1e7 ? 0 : 1)} Mb/s` : `${Math.round(bps / 1e3)} kb/s`;

@@ -10,6 +10,7 @@ import { itemView } from './views/item.js';
 import { libraryView } from './views/library.js';
 import { playerView } from './views/player.js';
 import { searchView } from './views/search.js';
+import { torrentsView } from './views/torrents.js';
 
 let setupDone = false;
 let checkedToken = null; // the token /api/auth/me last accepted (re-checked after a new login)
@@ -53,6 +54,7 @@ route('/library/:id', libraryView);
 route('/item/:id', itemView);
 route('/search', searchView);
 route('/admin', adminView);
+route('/torrents', torrentsView);
 route('/play/:id', playerView, { layout: 'player' });
 
 start(document.getElementById('main'));

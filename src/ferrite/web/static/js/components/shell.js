@@ -90,6 +90,11 @@ export async function refreshLibraries() {
   nav.replaceChildren(
     h('a', { href: '/' }, 'Home'),
     ...libraries.map((lib) => h('a', { href: `/library/${lib.id}` }, lib.name)),
+    // Admins add and manage torrents on "Downloads" (the "Torrents" library, once it
+    // exists, lists their videos like any library).
+    ...(session.user?.is_admin
+      ? [h('a', { href: '/torrents', class: 'nav-tool' }, icon('download'), 'Downloads')]
+      : []),
   );
   highlight();
 }
