@@ -25,7 +25,7 @@ from ferrite.app import create_app
 from ferrite.auth.passwords import Passwords
 from tests import media
 from tests.api.server import AppClient, ServerThread
-from tests.torrent.swarm import make_torrent
+from tests.torrent.swarm import LOOPBACK_TORRENTS, make_torrent
 
 PIECE = 64 * 1024
 RATE = 2_000_000  # seeder upload limit, bytes/s
@@ -91,12 +91,7 @@ def settings_for(data_dir: Path, **overrides: Any) -> config.Settings:
         "watch": False,
         "demo": False,
         "libraries": (),
-        "torrent_listen_port": 0,
-        "torrent_listen_host": "127.0.0.1",
-        "torrent_dht": False,
-        "torrent_lsd": False,
-        "torrent_upnp": False,
-        "torrent_wait_s": 30.0,
+        **LOOPBACK_TORRENTS,
     }
     values.update(overrides)
     return config.load(values, environ={})

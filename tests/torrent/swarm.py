@@ -112,6 +112,23 @@ class Seeder:
         self.close()
 
 
+def recv_exact(sock: socket.socket, n: int, stop: threading.Event) -> bytes:
+    """``n`` bytes from a socket with a short timeout; ConnectionError once ``stop`` is
+    set or the other side closed."""
+    out = b""
+    while len(out) < n:
+        try:
+            chunk = sock.recv(n - len(out))
+        except TimeoutError:
+            if stop.is_set():
+                raise ConnectionError("stopped") from None
+            continue
+        if not chunk:
+            raise ConnectionError("closed")
+        out += chunk
+    return out
+
+
 class CorruptPeer:
     """A BitTorrent peer that claims every piece and answers each request with garbage.
 
@@ -144,18 +161,7 @@ class CorruptPeer:
         self._sock.sendall(struct.pack(">IB", len(payload) + 1, msg_id) + payload)
 
     def _recv(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            try:
-                chunk = self._sock.recv(n - len(out))
-            except TimeoutError:
-                if self._stop.is_set():
-                    raise ConnectionError("stopped") from None
-                continue
-            if not chunk:
-                raise ConnectionError("closed")
-            out += chunk
-        return out
+        return recv_exact(self._sock, n, self._stop)
 
     def _serve(self) -> None:
         try:
@@ -237,18 +243,7 @@ class SilentPeer:
             conn.close()
 
     def _recv(self, conn: socket.socket, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            try:
-                chunk = conn.recv(n - len(out))
-            except TimeoutError:
-                if self._stop.is_set():
-                    raise ConnectionError("stopped") from None
-                continue
-            if not chunk:
-                raise ConnectionError("closed")
-            out += chunk
-        return out
+        return recv_exact(conn, n, self._stop)
 
     def close(self) -> None:
         self._stop.set()
@@ -258,15 +253,20 @@ class SilentPeer:
             t.join(10)
 
 
+#: Settings that keep a server's torrent engine on 127.0.0.1: an ephemeral port, no DHT,
+#: LSD or UPnP (no trackers either: tests never name one).
+LOOPBACK_TORRENTS: dict[str, Any] = {
+    "torrent_listen_port": 0,
+    "torrent_listen_host": "127.0.0.1",
+    "torrent_dht": False,
+    "torrent_lsd": False,
+    "torrent_upnp": False,
+    "torrent_wait_s": 30.0,
+}
+
+
 def engine_settings(data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": data_dir,
-        "torrent_listen_port": 0,
-        "torrent_dht": False,
-        "torrent_lsd": False,
-        "torrent_upnp": False,
-        "torrent_wait_s": 30.0,
-    }
+    values: dict[str, Any] = {"data_dir": data_dir, **LOOPBACK_TORRENTS}
     values.update(overrides)
     return load(values, environ={})
 

@@ -17,6 +17,7 @@ from ferrite import config
 from ferrite.library.artwork import refresh_artwork
 from ferrite.services import Services
 from tests.api.server import ServerThread
+from tests.torrent.swarm import LOOPBACK_TORRENTS
 
 #: Debian's Chromium (scripts/test-browser-deps installs it).
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,12 +49,7 @@ def web_settings(data_dir: Path, **overrides: Any) -> config.Settings:
         "libraries": (),
         # Write progress on every report, so a reload right after a pause resumes there.
         "progress_interval_s": 0.5,
-        "torrent_listen_port": 0,
-        "torrent_listen_host": "127.0.0.1",
-        "torrent_dht": False,
-        "torrent_lsd": False,
-        "torrent_upnp": False,
-        "torrent_wait_s": 30.0,
+        **LOOPBACK_TORRENTS,
     }
     values.update(overrides)
     return config.load(values, environ={})
