@@ -619,8 +619,11 @@ class TorrentEngine:
             t.watch.quiet_s,
             t.diagnosis(),
         )
-        t.handle.pause()
-        t.handle.resume()
+        try:
+            t.handle.pause()
+            t.handle.resume()
+        except RuntimeError:  # removed meanwhile
+            return
         with contextlib.suppress(InvalidTorrent):
             self._connect(t, src.parse_peers(t.peers))
         t.scheduler.reapply()
