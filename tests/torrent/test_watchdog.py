@@ -86,3 +86,16 @@ def test_a_redial_that_connects_a_silent_peer_leads_to_a_reconnect() -> None:
     # Connected at t=1 but the connection never delivers: reconnect 8 s after the redial.
     acts = ticks(watch, 1, 12, waiting=True, peers=1, payload=0, can_redial=True)
     assert acts == [(8, Action.RECONNECT)]
+
+
+def test_the_counter_restarting_after_a_reconnect_is_not_progress() -> None:
+    watch = StallWatch(stall_s=8.0)
+    assert ticks(watch, 0, 9, waiting=True, peers=1, payload=5_000, can_redial=True) == [
+        (8, Action.RECONNECT)
+    ]
+    # The reconnect paused and resumed the torrent: libtorrent's counter starts at 0 again.
+    acts = ticks(watch, 9, 26, waiting=True, peers=1, payload=0, can_redial=True)
+    assert acts == [(24, Action.RECONNECT)]  # backed off to 16 s, not reset to 8
+    # Real data after the reset is progress again.
+    watch.observe(30, waiting=True, peers=1, payload=16_384, can_redial=True)
+    assert watch.patience == 8.0

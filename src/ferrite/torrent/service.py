@@ -400,8 +400,9 @@ class TorrentService:
                         entry.torrent_id, entry.index, bitrate=PROBE_BITRATE
                     )
                     file = _ProbeFile(reader, functools.partial(self._will_need, entry))
-                    sidecars = _Sidecars(engine, entry)
+                    sidecars: _Sidecars | None = None
                     try:
+                        sidecars = _Sidecars(engine, entry)
                         info, timings = await self._loop.run_in_executor(
                             self._probe_pool,
                             functools.partial(
@@ -414,7 +415,8 @@ class TorrentService:
                         )
                     finally:
                         reader.close()
-                        sidecars.close()
+                        if sidecars is not None:
+                            sidecars.close()
                 except ProbeError as exc:
                     await self._probe_failed(entry, exc.message)
                     return
@@ -651,13 +653,17 @@ class _Sidecars:
     def __init__(self, engine: TorrentEngine, entry: _Entry) -> None:
         folder = PurePosixPath(entry.file.path).parent
         self._readers: dict[Path, tuple[TorrentFileReader, int]] = {}
-        for f in engine.files(entry.torrent_id):
-            if PurePosixPath(f.path).parent != folder or not is_subtitle_path(f.path):
-                continue
-            path = Path(entry.save_path, *PurePosixPath(f.path).parts)
-            if f.size <= MAX_SIDECAR_BYTES:
-                reader = engine.open_reader(entry.torrent_id, f.index, bitrate=PROBE_BITRATE)
-                self._readers[path] = (reader, f.size)
+        try:
+            for f in engine.files(entry.torrent_id):
+                if PurePosixPath(f.path).parent != folder or not is_subtitle_path(f.path):
+                    continue
+                if f.size <= MAX_SIDECAR_BYTES:
+                    reader = engine.open_reader(entry.torrent_id, f.index, bitrate=PROBE_BITRATE)
+                    path = Path(entry.save_path, *PurePosixPath(f.path).parts)
+                    self._readers[path] = (reader, f.size)
+        except BaseException:
+            self.close()
+            raise
         self.paths = sorted(self._readers)
 
     def read(self, path: Path) -> bytes | None:

@@ -59,10 +59,13 @@ class StallWatch:
     def observe(
         self, now: float, *, waiting: bool, peers: int, payload: int, can_redial: bool
     ) -> Action:
-        """``payload``: the torrent's payload bytes received so far (any monotonic
-        counter); ``can_redial``: whether there are explicit peers to dial."""
+        """``payload``: the torrent's payload bytes received so far (a counter that
+        may restart at 0); ``can_redial``: whether there are explicit peers to dial."""
         if payload != self._payload:
-            if self._payload >= 0:  # the first sight of the counter is not progress
+            # Only growth is progress: not the first sight of the counter, and not its
+            # reset to 0 (libtorrent restarts it when a torrent is paused and resumed,
+            # which is how a reconnect drops connections).
+            if 0 <= self._payload < payload:
                 self._progress_at = now
                 self._patience = self.stall_s
             self._payload = payload
