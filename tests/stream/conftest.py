@@ -162,6 +162,16 @@ def transcode_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     }
 
 
+def place_transcode_films(sources: dict[str, Path], movies: Path) -> dict[str, Path]:
+    """The two transcode sources as "HDR Film (2022)" and "Small Film (2014)" in ``movies``."""
+    return {
+        "HDR Film": place(sources["hdr"], movies / "HDR Film (2022)" / "HDR Film (2022).mkv"),
+        "Small Film": place(
+            sources["small"], movies / "Small Film (2014)" / "Small Film (2014).mkv"
+        ),
+    }
+
+
 def place(src: Path, dst: Path) -> Path:
     """Put a generated source into a library folder (a hard link: no copy)."""
     dst.parent.mkdir(parents=True, exist_ok=True)

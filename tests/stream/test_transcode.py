@@ -26,7 +26,7 @@ import pytest
 
 from ferrite.transcode.process import live_pids
 from tests.hls.m3u8lint import lint_master, lint_media
-from tests.stream.conftest import Live, place, rendition_base, start_live
+from tests.stream.conftest import Live, place_transcode_films, rendition_base, start_live
 
 FPS = 24
 OFFSET = 10  # the documented timeline offset of files starting at 0
@@ -38,14 +38,7 @@ def live(
 ) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("transcode")
     movies = root / "movies"
-    paths = {
-        "HDR Film": place(
-            transcode_sources["hdr"], movies / "HDR Film (2022)" / "HDR Film (2022).mkv"
-        ),
-        "Small Film": place(
-            transcode_sources["small"], movies / "Small Film (2014)" / "Small Film (2014).mkv"
-        ),
-    }
+    paths = place_transcode_films(transcode_sources, movies)
     with start_live(root, [movies], paths) as live:
         yield live
 

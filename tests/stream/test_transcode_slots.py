@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.stream.conftest import Live, place, rendition_base, start_live
+from tests.stream.conftest import Live, place_transcode_films, rendition_base, start_live
 
 AHEAD_S = 8.0  # and a run yields its slot to a queued viewer from 4 s ahead
 
@@ -31,14 +31,7 @@ def live(
 ) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("slots")
     movies = root / "movies"
-    paths = {
-        "HDR Film": place(
-            transcode_sources["hdr"], movies / "HDR Film (2022)" / "HDR Film (2022).mkv"
-        ),
-        "Small Film": place(
-            transcode_sources["small"], movies / "Small Film (2014)" / "Small Film (2014).mkv"
-        ),
-    }
+    paths = place_transcode_films(transcode_sources, movies)
     with start_live(
         root,
         [movies],

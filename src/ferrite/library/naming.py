@@ -42,6 +42,8 @@ VIDEO_EXTENSIONS = frozenset(
 )  # fmt: skip
 #: Extensions of sidecar subtitle files read next to a video.
 SUBTITLE_EXTENSIONS = frozenset({".srt", ".ass", ".ssa", ".vtt"})
+#: Sidecar subtitle files larger than this are not subtitles.
+MAX_SIDECAR_BYTES = 20 * 1024 * 1024
 
 _SIDECAR_CODECS = {".srt": "subrip", ".ass": "ass", ".ssa": "ssa", ".vtt": "webvtt"}
 

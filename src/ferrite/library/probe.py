@@ -71,7 +71,7 @@ from av.stream import Disposition
 
 from ferrite.errors import ProbeError
 from ferrite.library import cues as cue_text
-from ferrite.library.naming import SUBTITLE_EXTENSIONS, parse_sidecar
+from ferrite.library.naming import MAX_SIDECAR_BYTES, SUBTITLE_EXTENSIONS, parse_sidecar
 from ferrite.media.info import (
     TEXT_SUBTITLE_CODECS,
     Hdr,
@@ -88,8 +88,6 @@ log = logging.getLogger(__name__)
 
 #: Longest gap between Matroska cues (or after the last one) before we distrust them.
 MAX_CUE_GAP_S = 30.0
-#: Sidecar subtitle files larger than this are not subtitles.
-MAX_SIDECAR_BYTES = 20 * 1024 * 1024
 #: Reads a sidecar subtitle file: its bytes, or ``None`` to skip it. The default reads the
 #: disk; a torrent's files are read through the piece-aware reader instead.
 SidecarReader = Callable[[Path], "bytes | None"]

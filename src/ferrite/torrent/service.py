@@ -43,8 +43,8 @@ from ferrite.errors import (
     Unprocessable,
 )
 from ferrite.library import artwork, store
-from ferrite.library.naming import parse_path
-from ferrite.library.probe import MAX_SIDECAR_BYTES, probe_timed
+from ferrite.library.naming import MAX_SIDECAR_BYTES, parse_path
+from ferrite.library.probe import probe_timed
 from ferrite.sources import Readable, StreamedFile
 from ferrite.torrent import catalog
 from ferrite.torrent.engine import TorrentEngine
@@ -479,15 +479,9 @@ class TorrentService:
         file_id, item_id = await self.db.write(
             functools.partial(
                 store.save_probed,
-                library_id=library_id,
-                path=entry.path,
-                size=entry.size,
-                mtime_ns=0,
-                fingerprint=entry.fingerprint,
+                **self._file_row(entry, library_id),
                 info=info,
                 parsed=parse_path(entry.path, root=entry.save_path, kind="mixed"),
-                now=self.svc.clock(),
-                file_id=entry.file_id,
             )
         )
         await self.db.write(catalog.set_media, entry.torrent_id, entry.index, file_id, item_id)
@@ -499,23 +493,26 @@ class TorrentService:
         if self._complete(entry):
             self._spawn(self._poster(entry), f"torrent-poster-{entry.file_id}")
 
+    def _file_row(self, entry: _Entry, library_id: int) -> dict[str, Any]:
+        """What ``store.save_probed``/``save_failed`` record of a torrent file (no mtime:
+        its identity is the torrent's, not the disk's)."""
+        return {
+            "library_id": library_id,
+            "path": entry.path,
+            "size": entry.size,
+            "mtime_ns": 0,
+            "fingerprint": entry.fingerprint,
+            "now": self.svc.clock(),
+            "file_id": entry.file_id,
+        }
+
     async def _probe_failed(self, entry: _Entry, reason: str) -> None:
         log.warning("torrent file %s cannot be played: %s", entry.path, reason)
         library_id = await self.db.read(catalog.library_of, entry.file_id)
         if library_id is None:
             return
         await self.db.write(
-            functools.partial(
-                store.save_failed,
-                library_id=library_id,
-                path=entry.path,
-                size=entry.size,
-                mtime_ns=0,
-                fingerprint=entry.fingerprint,
-                reason=reason,
-                now=self.svc.clock(),
-                file_id=entry.file_id,
-            )
+            functools.partial(store.save_failed, **self._file_row(entry, library_id), reason=reason)
         )
         await self.db.write(catalog.set_media, entry.torrent_id, entry.index, entry.file_id, None)
         entry.status = "failed"

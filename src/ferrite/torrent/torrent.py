@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ferrite.errors import FerriteError
-from ferrite.library.probe import MAX_SIDECAR_BYTES
+from ferrite.library.naming import MAX_SIDECAR_BYTES
 from ferrite.torrent.board import PieceBoard
 from ferrite.torrent.pieces import (
     Layout,
