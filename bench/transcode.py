@@ -6,7 +6,7 @@
 1. Generates (once, cached in ``/tmp/ferrite-bench``) a 1080p24 H.264 source with 2 s
    GOPs (libx264 ultrafast, ``testsrc2`` + a sine tone), probes it with
    :func:`ferrite.library.probe.probe` and builds its 2 s segment plan with
-   :func:`ferrite.hls.plan.make_plan`, as the server does.
+   :func:`ferrite.hls.plan.make_plans` (the grid plan of transcoded rungs), as the server does.
 2. **First segment.** For each trial and start segment (0 = play, middle of the file =
    seek): the time from ``RunManager.segment(...)`` to the first 720p segment's bytes
    (fresh manager, so a new ffmpeg), and ffmpeg's own time to finish that segment with the
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from ferrite import config  # noqa: E402
-from ferrite.hls.plan import SegmentPlan, make_plan  # noqa: E402
+from ferrite.hls.plan import SegmentPlan, make_plans  # noqa: E402
 from ferrite.library.probe import probe  # noqa: E402
 from ferrite.media.info import MediaInfo  # noqa: E402
 from ferrite.transcode.argv import TranscodeJob, VideoJob, transcode_argv  # noqa: E402
@@ -110,12 +110,12 @@ class Bench:
     def __init__(self, path: Path, preset: str) -> None:
         self.path = path
         self.info: MediaInfo = probe(path)
-        self.plan: SegmentPlan = make_plan(
+        self.plan: SegmentPlan = make_plans(
             self.info.keyframes,
             duration_s=self.info.duration_s,
             start_s=self.info.start_time_s,
             target_s=2.0,
-        )
+        ).grid
         self.boundaries = tuple(self.plan.start(i) for i in range(len(self.plan)))
         self.preset = preset
         self.work = Path(tempfile.mkdtemp(prefix="ferrite-bench-"))

@@ -61,8 +61,20 @@ SETTINGS: tuple[Setting, ...] = (
         "watch_debounce_ms", int, 1500, "Quiet time before a batch of file changes is scanned."
     ),
     Setting("scan_workers", int, 2, "Threads probing files during a scan."),
-    Setting("segment_target_s", float, 2.0, "Target HLS segment duration in seconds."),
-    Setting("max_segment_s", float, 10.0, "Longest GOP that still gets keyframe-aligned segments."),
+    Setting(
+        "segment_target_s",
+        float,
+        2.0,
+        "Target HLS segment duration in seconds (the grid of transcoded and audio "
+        "renditions; the minimum of stream-copy segments).",
+    ),
+    Setting(
+        "max_segment_s",
+        float,
+        20.0,
+        "Longest stream-copy HLS segment (copy segments follow the source's keyframes); "
+        "a video with keyframes further apart is transcoded for HLS instead.",
+    ),
     Setting("cache_bytes", int, 512 * 1024 * 1024, "Byte budget of the segment/playlist cache."),
     Setting("prefetch_segments", int, 2, "Segments generated ahead of an active viewer."),
     Setting(

@@ -1,4 +1,4 @@
-"""Segment plans: the cut rule, checked against a naive reference and by invariants."""
+"""Segment plans: the cut rules, checked against a naive reference and by invariants."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferrite.errors import MediaError
-from ferrite.hls.plan import KEYFRAME_SLACK_S, RUNT_FRACTION, SegmentPlan, make_plan
+from ferrite.hls.plan import KEYFRAME_SLACK_S, RUNT_FRACTION, SegmentPlan, make_plans
 from ferrite.media.info import KeyframeIndex
 
 TIME_BASES = [
@@ -24,30 +24,25 @@ TIME_BASES = [
 ]
 
 
-def reference_plan(
-    pts: list[int], end: int, tb: Fraction, target: Fraction, max_len: Fraction
-) -> tuple[str, list[int]]:
-    """The rule from the module docstring, written the slow, obvious way."""
+def reference_plans(
+    pts: list[int], end: int, tb: Fraction, target: Fraction
+) -> tuple[list[int], list[int]]:
+    """The rules from the module docstring, written the slow, obvious way:
+    (copy boundaries, grid boundaries)."""
     slack = min(KEYFRAME_SLACK_S, target / 2)
-
-    def merge_runt(b: list[int]) -> list[int]:
-        if len(b) >= 3 and (b[-1] - b[-2]) * tb < target / 4 and (b[-1] - b[-3]) * tb <= max_len:
-            return [*b[:-2], b[-1]]
-        return b
-
     kfs = [p for p in pts if p < end]
     bounds = [kfs[0]]
     for p in kfs[1:]:
         if (p - bounds[-1]) * tb >= target - slack:
             bounds.append(p)
-    bounds = merge_runt([*bounds, end])
-    if all((b - a) * tb <= max_len for a, b in pairwise(bounds)):
-        return "keyframe", bounds
-    step = max(1, math.floor(target / tb))
-    grid = [kfs[0]]
-    while grid[-1] + step < end:
-        grid.append(grid[-1] + step)
-    return "grid", merge_runt([*grid, end])
+    bounds.append(end)
+    if len(bounds) >= 3 and (bounds[-1] - bounds[-2]) * tb < target / 4:
+        bounds = [*bounds[:-2], bounds[-1]]
+    grid = [bounds[0]]
+    for a, b in pairwise(bounds):
+        n = max(1, round((b - a) * tb / target + Fraction(1, 10**9)))  # halves round up
+        grid += [a + (b - a) * j // n for j in range(1, n)] + [b]
+    return bounds, grid
 
 
 @st.composite
@@ -74,7 +69,7 @@ def keyframe_indexes(draw: st.DrawFn) -> KeyframeIndex:
 targets = st.sampled_from([1.0, 2.0, 2.5, 4.0, 6.0])
 
 
-def check_invariants(plan: SegmentPlan, target_s: float, max_s: float) -> None:
+def check_invariants(plan: SegmentPlan) -> None:
     b = plan.boundaries
     n = len(plan)
     assert n == len(b) - 1 >= 1
@@ -83,7 +78,7 @@ def check_invariants(plan: SegmentPlan, target_s: float, max_s: float) -> None:
     assert all(d > 0 for d in durations)
     assert math.isclose(sum(durations), plan.total_duration, rel_tol=0, abs_tol=1e-6)
     assert plan.total_duration == float((b[-1] - b[0]) * plan.time_base)
-    assert max(durations) <= max_s + 1e-9
+    assert plan.max_duration == max(durations)
     for i in range(n):
         assert plan.start(i) < plan.end(i)
         assert plan.index_at(plan.start(i)) == i
@@ -91,44 +86,66 @@ def check_invariants(plan: SegmentPlan, target_s: float, max_s: float) -> None:
         assert plan.index_at_position(plan.position(i)) == i
         if i + 1 < n:
             assert plan.index_at(plan.end(i)) == i + 1
+        # Spans tile the timeline: each ends exactly where the next begins.
+        sp = plan.span(i)
+        assert sp.start is None if i == 0 else sp.start == Fraction(b[i]) * plan.time_base
+        assert sp.end is None if i == n - 1 else sp.end == Fraction(b[i + 1]) * plan.time_base
+    assert plan.starts() == tuple(plan.start(i) for i in range(n))
     assert plan.index_at(plan.start_s - 1000) == 0
     assert plan.index_at(plan.end_s + 1000) == n - 1
     assert plan.index_at_position(-5.0) == 0
     assert plan.index_at_position(plan.total_duration) == n - 1
     assert plan.position(0) == 0.0
-    if plan.kind == "grid":
-        assert not plan.video_copy_ok
-        assert plan.grid_reason is not None
-    else:
-        assert plan.video_copy_ok
-        assert plan.grid_reason is None
-    assert plan.audio_copy_ok
 
 
 @settings(max_examples=400, deadline=None)
 @given(index=keyframe_indexes(), target_s=targets, max_factor=st.sampled_from([1, 1.25, 3, 5]))
-def test_plan_matches_the_rule(index: KeyframeIndex, target_s: float, max_factor: float) -> None:
+def test_plans_match_the_rules(index: KeyframeIndex, target_s: float, max_factor: float) -> None:
     max_s = target_s * max_factor
-    plan = make_plan(index, duration_s=1.0, target_s=target_s, max_segment_s=max_s)
-    kind, bounds = reference_plan(
-        list(index.pts), index.end_pts, index.time_base, Fraction(target_s), Fraction(max_s)
+    plans = make_plans(index, duration_s=1.0, target_s=target_s, max_copy_segment_s=max_s)
+    target = Fraction(target_s)
+    copy_bounds, grid_bounds = reference_plans(
+        list(index.pts), index.end_pts, index.time_base, target
     )
-    assert (plan.kind, list(plan.boundaries)) == (kind, bounds)
-    check_invariants(plan, target_s, max_s)
-    tb = plan.time_base
-    assert plan.boundaries[0] == index.pts[0]  # plans start at the first keyframe...
-    assert plan.boundaries[-1] == index.end_pts  # ...and end where the stream ends
-    durations = [(y - x) * tb for x, y in pairwise(plan.boundaries)]
-    if plan.kind == "keyframe":
-        keyframes = set(index.pts)
-        assert all(p in keyframes for p in plan.boundaries[:-1])
-        assert all(d >= Fraction(target_s) - KEYFRAME_SLACK_S for d in durations[:-1])
-        if len(durations) >= 2 and durations[-1] < Fraction(target_s) * RUNT_FRACTION:
-            assert durations[-1] + durations[-2] > max_s  # a runt only stays if it must
+    grid = plans.grid
+    assert list(grid.boundaries) == grid_bounds
+    assert grid.kind == "grid"
+    check_invariants(grid)
+    tb = grid.time_base
+    longest_copy = max(b - a for a, b in pairwise(copy_bounds)) * tb
+    if longest_copy <= max_s:
+        assert plans.copy is not None
+        assert plans.copy_refusal is None
+        assert plans.for_video(copy=True) is plans.copy
+        assert list(plans.copy.boundaries) == copy_bounds
+        check_invariants(plans.copy)
     else:
-        assert plan.grid_reason == "long_gop"
-        step = max(1, math.floor(Fraction(target_s) / tb))
-        assert all(y - x == step for x, y in pairwise(plan.boundaries[:-1]))
+        assert plans.copy is None
+        assert plans.copy_refusal == "keyframes_too_far"
+        with pytest.raises(MediaError):
+            plans.for_video(copy=True)
+    assert plans.for_video(copy=False) is grid
+    # Both plans start at the first keyframe and end where the stream ends.
+    assert grid.boundaries[0] == copy_bounds[0] == index.pts[0]
+    assert grid.boundaries[-1] == copy_bounds[-1] == index.end_pts
+    # Copy segments start on keyframes and last at least the target (but the last one).
+    keyframes = set(index.pts)
+    assert all(p in keyframes for p in copy_bounds[:-1])
+    copy_durations = [(y - x) * tb for x, y in pairwise(copy_bounds)]
+    slack = min(KEYFRAME_SLACK_S, target / 2)
+    assert all(d >= target - slack for d in copy_durations[:-1])
+    if len(copy_durations) >= 2:
+        assert copy_durations[-1] >= target * RUNT_FRACTION
+    # Every copy boundary is a grid boundary (seamless ABR switches) ...
+    assert set(copy_bounds) <= set(grid.boundaries)
+    # ... and grid segments are short: at most 1.5 targets (plus a tick of rounding), and
+    # at least 2/3 of one unless their whole copy segment is shorter.
+    for a, b in pairwise(copy_bounds):
+        parts = [d for x, y in pairwise(grid.boundaries) if a <= x < b for d in [(y - x) * tb]]
+        assert max(parts) - min(parts) <= tb  # equal parts
+        assert all(d <= target * Fraction(3, 2) + tb for d in parts)
+        if (b - a) * tb >= target:
+            assert all(d >= target * Fraction(2, 3) - tb for d in parts)
 
 
 @settings(max_examples=60, deadline=None)
@@ -138,11 +155,14 @@ def test_plan_matches_the_rule(index: KeyframeIndex, target_s: float, max_factor
     target_s=targets,
 )
 def test_grid_without_keyframes(start_s: float, duration_s: float, target_s: float) -> None:
-    plan = make_plan(None, duration_s=duration_s, start_s=start_s, target_s=target_s)
+    plans = make_plans(None, duration_s=duration_s, start_s=start_s, target_s=target_s)
+    plan = plans.grid
+    assert plans.copy is None
+    assert plans.copy_refusal == "no_keyframes"
     assert plan.kind == "grid"
-    assert plan.grid_reason == "no_keyframes"
     assert plan.time_base == Fraction(1, 90000)
-    check_invariants(plan, target_s, 10.0)
+    check_invariants(plan)
+    assert plan.max_duration <= target_s * 1.25 + 1e-9
     # Within one 90 kHz tick of what the container says.
     assert abs(plan.total_duration - duration_s) <= 1 / 90000
     assert abs(plan.start_s - start_s) <= 1 / 90000
@@ -152,61 +172,80 @@ def kf(tb: Fraction, times_s: list[float], end_s: float) -> KeyframeIndex:
     return KeyframeIndex(0, tb, tuple(round(t / tb) for t in times_s), round(end_s / tb))
 
 
+def copy_plan(index: KeyframeIndex, duration_s: float, **kw: float) -> SegmentPlan:
+    plans = make_plans(index, duration_s=duration_s, **kw)
+    assert plans.copy is not None
+    return plans.copy
+
+
 def test_regular_two_second_gops() -> None:
-    plan = make_plan(kf(Fraction(1, 1000), [0, 2, 4, 6, 8], 9.5), duration_s=9.5)
-    assert plan.kind == "keyframe"
-    assert plan.boundaries == (0, 2000, 4000, 6000, 8000, 9500)
-    assert plan.durations() == [2.0, 2.0, 2.0, 2.0, 1.5]
+    plans = make_plans(kf(Fraction(1, 1000), [0, 2, 4, 6, 8], 9.5), duration_s=9.5)
+    assert plans.copy is not None
+    assert plans.copy.kind == "keyframe"
+    assert plans.copy.boundaries == (0, 2000, 4000, 6000, 8000, 9500)
+    assert plans.copy.durations() == [2.0, 2.0, 2.0, 2.0, 1.5]
+    # Clean 2 s GOPs: transcoded rungs are cut exactly like the copy.
+    assert plans.grid.boundaries == plans.copy.boundaries
 
 
 def test_one_second_gops_make_two_second_segments() -> None:
-    plan = make_plan(kf(Fraction(1, 1000), list(range(10)), 10.0), duration_s=10.0)
+    plan = copy_plan(kf(Fraction(1, 1000), list(range(10)), 10.0), 10.0)
     assert plan.boundaries == (0, 2000, 4000, 6000, 8000, 10000)
 
 
 def test_millisecond_rounding_does_not_double_segments() -> None:
     # A 2 s GOP stored with Matroska's 1 ms rounding as 1.999 s.
-    plan = make_plan(kf(Fraction(1, 1000), [0, 1.999, 3.999, 6.0], 8.0), duration_s=8.0)
+    plan = copy_plan(kf(Fraction(1, 1000), [0, 1.999, 3.999, 6.0], 8.0), 8.0)
     assert plan.boundaries == (0, 1999, 3999, 6000, 8000)
 
 
 def test_tiny_tail_merges_into_previous_segment() -> None:
-    plan = make_plan(kf(Fraction(1, 1000), [0, 2, 4, 6], 6.3), duration_s=6.3)
+    plan = copy_plan(kf(Fraction(1, 1000), [0, 2, 4, 6], 6.3), 6.3)
     assert plan.boundaries == (0, 2000, 4000, 6300)
     # A tail of a quarter target or more stays its own segment.
-    plan = make_plan(kf(Fraction(1, 1000), [0, 2, 4, 6], 6.5), duration_s=6.5)
+    plan = copy_plan(kf(Fraction(1, 1000), [0, 2, 4, 6], 6.5), 6.5)
     assert plan.boundaries == (0, 2000, 4000, 6000, 6500)
 
 
-def test_runt_stays_when_merging_would_exceed_the_maximum() -> None:
-    index = kf(Fraction(1, 1000), [0, 10], 10.2)
-    plan = make_plan(index, duration_s=10.2, target_s=2.0, max_segment_s=10.0)
-    assert plan.kind == "keyframe"
-    assert plan.boundaries == (0, 10000, 10200)
+def test_x264_default_gop_copies_long_segments_and_transcodes_on_a_short_grid() -> None:
+    # keyint=250 at 23.976 fps: a keyframe every 10.427 s, no scene cuts.
+    tb = Fraction(1, 24000)
+    gop = 250 * 1001
+    index = KeyframeIndex(0, tb, tuple(i * gop for i in range(10)), 10 * gop)
+    plans = make_plans(index, duration_s=104.27)
+    assert plans.copy is not None
+    assert plans.copy.boundaries == tuple(i * gop for i in range(11))
+    assert len(plans.grid) == 50  # five segments of 2.085 s per GOP
+    assert {round(d, 3) for d in plans.grid.durations()} == {2.085}
+    assert set(plans.copy.boundaries) <= set(plans.grid.boundaries)
+
+
+def test_irregular_open_gops() -> None:
+    times = [0, 8.4, 11.6, 23.2, 40.2, 45.5, 55.0]
+    plans = make_plans(kf(Fraction(1, 1000), times, 60.0), duration_s=60.0)
+    assert plans.copy is not None
+    assert plans.copy.durations() == [8.4, 3.2, 11.6, 17.0, 5.3, 9.5, 5.0]
+    assert plans.grid.max_duration <= 2.1
+    assert set(plans.copy.boundaries) <= set(plans.grid.boundaries)
 
 
 def test_single_keyframe_short_clip() -> None:
-    plan = make_plan(kf(Fraction(1, 90000), [0], 1.5), duration_s=1.5)
+    plan = copy_plan(kf(Fraction(1, 90000), [0], 1.5), 1.5)
     assert plan.kind == "keyframe"
     assert len(plan) == 1
     assert plan.duration(0) == 1.5
 
 
-def test_keyframe_only_at_zero_becomes_a_grid() -> None:
-    plan = make_plan(kf(Fraction(1, 1000), [0], 60.0), duration_s=60.0)
-    assert plan.kind == "grid"
-    assert plan.grid_reason == "long_gop"
-    assert not plan.video_copy_ok
-    assert plan.audio_copy_ok
-    assert len(plan) == 30
-    assert set(plan.durations()) == {2.0}
-
-
-def test_one_long_gop_anywhere_makes_the_whole_plan_a_grid() -> None:
-    times = [0, 2, 4, 6, 18, 20]  # a 12 s GOP in the middle
-    plan = make_plan(kf(Fraction(1, 1000), times, 22.0), duration_s=22.0)
-    assert plan.kind == "grid"
-    assert plan.boundaries == tuple(range(0, 22001, 2000))
+def test_keyframes_too_far_apart_are_not_copied() -> None:
+    plans = make_plans(kf(Fraction(1, 1000), [0], 600.0), duration_s=600.0)
+    assert plans.copy is None
+    assert plans.copy_refusal == "keyframes_too_far"
+    assert len(plans.grid) == 300
+    assert set(plans.grid.durations()) == {2.0}
+    # The limit is a setting.
+    assert make_plans(
+        kf(Fraction(1, 1000), [0], 600.0), duration_s=600.0, max_copy_segment_s=600.0
+    ).copy is not None
 
 
 def test_source_timeline_is_kept() -> None:
@@ -214,7 +253,7 @@ def test_source_timeline_is_kept() -> None:
     tb = Fraction(1, 90000)
     start = 36000 * 90000 + 12345
     index = KeyframeIndex(0, tb, tuple(start + i * 180000 for i in range(5)), start + 900000)
-    plan = make_plan(index, duration_s=10.0, start_s=36000.137)
+    plan = copy_plan(index, 10.0, start_s=36000.137)
     assert plan.boundaries[0] == start
     assert plan.start(0) == float(Fraction(start, 90000))
     assert plan.position(0) == 0.0
@@ -227,7 +266,7 @@ def test_source_timeline_is_kept() -> None:
 
 
 def test_grid_without_index_uses_container_times() -> None:
-    plan = make_plan(None, duration_s=7.1, start_s=1.4)
+    plan = make_plans(None, duration_s=7.1, start_s=1.4).grid
     assert plan.time_base == Fraction(1, 90000)
     assert plan.boundaries == (126000, 306000, 486000, 666000, 765000)
     assert plan.durations() == [2.0, 2.0, 2.0, 1.1]
@@ -235,34 +274,36 @@ def test_grid_without_index_uses_container_times() -> None:
 
 def test_index_without_end_uses_the_container() -> None:
     index = KeyframeIndex(0, Fraction(1, 1000), (0, 2000, 4000), end_pts=4000)
-    plan = make_plan(index, duration_s=5.0)
+    plan = copy_plan(index, 5.0)
     assert plan.boundaries == (0, 2000, 4000, 5000)
     # Keyframes at or past the end cannot start a segment.
     index = KeyframeIndex(0, Fraction(1, 1000), (0, 2000, 4000, 6000), end_pts=5000)
-    assert make_plan(index, duration_s=5.0).boundaries == (0, 2000, 4000, 5000)
+    assert copy_plan(index, 5.0).boundaries == (0, 2000, 4000, 5000)
 
 
 def test_key_is_stable_and_covers_boundaries() -> None:
-    a = make_plan(kf(Fraction(1, 1000), [0, 2, 4], 6.0), duration_s=6.0)
-    b = make_plan(kf(Fraction(1, 1000), [0, 2, 4], 6.0), duration_s=6.0)
-    c = make_plan(kf(Fraction(1, 1000), [0, 2, 4], 6.5), duration_s=6.5)
-    d = make_plan(kf(Fraction(1, 90000), [0, 2, 4], 6.0), duration_s=6.0)
+    a = copy_plan(kf(Fraction(1, 1000), [0, 2, 4], 6.0), 6.0)
+    b = copy_plan(kf(Fraction(1, 1000), [0, 2, 4], 6.0), 6.0)
+    c = copy_plan(kf(Fraction(1, 1000), [0, 2, 4], 6.5), 6.5)
+    d = copy_plan(kf(Fraction(1, 90000), [0, 2, 4], 6.0), 6.0)
     assert a.key == b.key
     assert len(a.key) == 16
     assert int(a.key, 16) >= 0
     assert len({a.key, c.key, d.key}) == 3
     # Pinned: the key must not change between releases, or every cache entry is lost.
-    assert a.key == SegmentPlan("keyframe", Fraction(1, 1000), (0, 2000, 4000, 6000), True).key
+    assert a.key == SegmentPlan("keyframe", Fraction(1, 1000), (0, 2000, 4000, 6000)).key
 
 
 def test_indexes_out_of_range_are_errors() -> None:
-    plan = make_plan(None, duration_s=4.0)
+    plan = make_plans(None, duration_s=4.0).grid
     with pytest.raises(IndexError):
         plan.start(2)
     with pytest.raises(IndexError):
         plan.duration(-1)
     with pytest.raises(IndexError):
         plan.end_pts(2)
+    with pytest.raises(IndexError):
+        plan.span(2)
 
 
 @pytest.mark.parametrize(
@@ -270,21 +311,21 @@ def test_indexes_out_of_range_are_errors() -> None:
 )
 def test_bad_targets_are_rejected(target: float, maximum: float) -> None:
     with pytest.raises(ValueError, match="must be"):
-        make_plan(None, duration_s=10.0, target_s=target, max_segment_s=maximum)
+        make_plans(None, duration_s=10.0, target_s=target, max_copy_segment_s=maximum)
 
 
 def test_nothing_to_play_is_a_media_error() -> None:
     with pytest.raises(MediaError):
-        make_plan(None, duration_s=0.0)
+        make_plans(None, duration_s=0.0)
     with pytest.raises(MediaError):
-        make_plan(None, duration_s=math.nan)
+        make_plans(None, duration_s=math.nan)
     index = KeyframeIndex(0, Fraction(1, 1000), (5000,), end_pts=4000)
     with pytest.raises(MediaError):
-        make_plan(index, duration_s=math.nan)
+        make_plans(index, duration_s=math.nan)
 
 
 def test_constructor_checks_invariants() -> None:
     with pytest.raises(ValueError, match="strictly increase"):
-        SegmentPlan("keyframe", Fraction(1, 1000), (0, 2000, 2000), True)
+        SegmentPlan("keyframe", Fraction(1, 1000), (0, 2000, 2000))
     with pytest.raises(ValueError, match="at least one segment"):
-        SegmentPlan("grid", Fraction(1, 1000), (0,), False)
+        SegmentPlan("grid", Fraction(1, 1000), (0,))

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.hls.m3u8lint import lint_master, lint_media
 
-from ferrite.hls.plan import make_plan
+from ferrite.hls.plan import make_plans
 from ferrite.hls.playlist import (
     AudioRendition,
     Bandwidth,
@@ -42,7 +42,8 @@ def golden(name: str, text: str) -> None:
 def film_plan():  # type: ignore[no-untyped-def]
     # 23.976 fps in Matroska's 1 ms time base: 1.001 s GOPs, then a scene cut, 20.5 s long.
     pts = [*range(0, 12_000, 1001), 12_500, 13_000, *range(14_014, 20_000, 1001)]
-    return make_plan(KeyframeIndex(0, Fraction(1, 1000), tuple(pts), 20_500), duration_s=20.5)
+    index = KeyframeIndex(0, Fraction(1, 1000), tuple(pts), 20_500)
+    return make_plans(index, duration_s=20.5).copy
 
 
 def test_media_playlist_fmp4_golden() -> None:
@@ -55,7 +56,7 @@ def test_media_playlist_fmp4_golden() -> None:
 
 
 def test_media_playlist_ts_golden() -> None:
-    plan = make_plan(None, duration_s=9.3, start_s=36000.0, target_s=4.0)
+    plan = make_plans(None, duration_s=9.3, start_s=36000.0, target_s=4.0).grid
     text = render_media_playlist(plan.durations(), lambda i: f"seg{i}.ts")
     golden("media_ts.m3u8", text)
     assert lint_media(text) == []
@@ -190,12 +191,10 @@ def test_extinf_sums_to_the_plan_duration(gops: list[int], target_s: float, tb: 
     pts = [36_000 * 90_000]
     for g in gops[:-1]:
         pts.append(pts[-1] + g)
-    plan = make_plan(
-        KeyframeIndex(0, tb, tuple(pts), pts[-1] + gops[-1]),
-        duration_s=1.0,
-        target_s=target_s,
-        max_segment_s=max(target_s, 10.0),
+    plans = make_plans(
+        KeyframeIndex(0, tb, tuple(pts), pts[-1] + gops[-1]), duration_s=1.0, target_s=target_s
     )
+    plan = plans.copy or plans.grid
     text = render_media_playlist(plan.durations(), lambda i: f"{i}.m4s", map_uri="init.mp4")
     values = extinf_values(text)
     assert len(values) == len(plan)

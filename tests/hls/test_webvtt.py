@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ferrite.hls.plan import make_plan
+from ferrite.hls.plan import make_plans
 from ferrite.hls.webvtt import LONG_CUE_MS, CueIndex, render_segment, render_track
 from ferrite.media.info import SubtitleCue
 
@@ -87,7 +87,7 @@ def test_source_timeline_origin_and_timestamp_map() -> None:
     index = CueIndex(
         [SubtitleCue(base + 500, base + 1500, "Hi"), SubtitleCue(base - 10, base + 5, "x")]
     )
-    plan = make_plan(None, duration_s=10.0, start_s=36000.0)
+    plan = make_plans(None, duration_s=10.0, start_s=36000.0).grid
     text = render_segment(
         index,
         plan.position(0),
@@ -187,7 +187,7 @@ def test_overlapping_matches_brute_force(cues: list[SubtitleCue], start: int, le
 @given(cues=cue_lists)
 def test_every_segment_of_a_plan_is_valid_and_nothing_is_lost(cues: list[SubtitleCue]) -> None:
     index = CueIndex(cues)
-    plan = make_plan(None, duration_s=700.0, target_s=6.0)
+    plan = make_plans(None, duration_s=700.0, target_s=6.0).grid
     seen: set[tuple[int, int, str]] = set()
     for i in range(len(plan)):
         _, parsed = parse_vtt(render_segment(index, plan.position(i), plan.end_position(i)))

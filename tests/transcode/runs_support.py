@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from ferrite import config
-from ferrite.hls.plan import SegmentPlan, make_plan
+from ferrite.hls.plan import SegmentPlan, make_plans
 from ferrite.library.probe import probe
 from ferrite.media.info import MediaInfo
 from ferrite.transcode.argv import TranscodeJob, VideoJob
@@ -82,9 +82,9 @@ class Source:
     @classmethod
     def of(cls, path: Path, *, target_s: float = 1.0, ffmpeg: str = media.FFMPEG) -> Source:
         info = probe(path)
-        plan = make_plan(
+        plan = make_plans(
             info.keyframes, duration_s=info.duration_s, start_s=info.start_time_s, target_s=target_s
-        )
+        ).grid
         return cls(path, info, plan, ffmpeg)
 
     def job(self, start: int, **changes: Any) -> TranscodeJob:

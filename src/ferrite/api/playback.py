@@ -220,8 +220,7 @@ async def init_segment(sid: str, token: str, kind: str, rid: str, svc: ServicesD
     # A transcoded rendition's init is made with the segment the player will ask for
     # next: where the session starts, or after its last one (an ABR switch loads the new
     # rung's init, then the next segment).
-    last = session.last_segment.get(kind)
-    near = hp.ctx.plan.index_at_position(session.position_s) if last is None else last + 1
+    near = pb.next_index(session, kind, rid)
     data = await pb.hls.init_segment(hp.ctx, hp.streams, kind, rid, session=session.id, near=near)
     media_type = "audio/mp4" if kind == "a" else "video/mp4"
     return Response(data, media_type=media_type, headers=_SEGMENT_CACHE)
@@ -246,11 +245,10 @@ async def media_segment(
         data = await pb.hls.subtitle_segment(hp.ctx, hp.streams, rid, index)
     else:
         pb.use_rendition(session, kind, rid)
-        first = kind not in session.last_segment or abs(session.last_segment[kind] - index) > 1
+        first = pb.track_segment(session, kind, rid, index)
         data = await pb.hls.segment(
             hp.ctx, hp.streams, kind, rid, index, session=session.id, first=first
         )
-        session.last_segment[kind] = index
     pb.note_segment(session, kind, index, len(data))
     media_type = _SEGMENT_TYPES[ext]
     if kind == "a" and ext == "m4s":

@@ -1,14 +1,22 @@
-"""The segment plan: where every rendition of one media file is cut.
+"""Segment plans: where every rendition of one media file is cut — one plan per kind.
 
 A segment is a pure function of (media fingerprint, rendition, segment index), so the cut
-points must not depend on which rendition, which client or which transcode run asks. The
-plan is computed once per file from the stored keyframe index, and every rendition
-(stream copy, every transcode rung, video and audio) is cut at exactly these times.
+points must not depend on which client or which transcode run asks. The plans are
+computed once per file from the stored keyframe index (:func:`make_plans`), and a
+rendition is cut at exactly the boundaries of its kind's plan:
 
-The rule
---------
+- **copy plan** — the video stream copy. A copied segment must start on a source keyframe,
+  so this plan follows the keyframes (long segments are fine: they cost nothing to make;
+  ``TARGETDURATION`` follows them).
+- **grid plan** — everything else: transcoded video rungs (the encoder forces a keyframe
+  at every boundary, whatever the source's GOP), audio (copied or transcoded: every audio
+  frame is a sync sample) and WebVTT subtitles. Short segments, so a transcode starts and
+  seeks fast.
 
-*Keyframe plan* (``kind="keyframe"``, ``video_copy_ok=True``):
+The rules
+---------
+
+*Copy plan* (``kind="keyframe"``):
 
 1. The first boundary is the first keyframe; the last boundary is the end of the stream
    (``KeyframeIndex.end_pts``; when the index has no usable end, the container's
@@ -18,36 +26,39 @@ The rule
    8.3 ms) and longer than Matroska's 1 ms timestamp rounding, so a 2 s GOP stored as
    1.999 s makes 2 s segments rather than 4 s ones.
 3. A last segment shorter than a quarter of ``target_s`` is a runt: it is merged into the
-   previous segment (the last keyframe boundary is dropped), unless the merged segment
-   would be longer than ``max_segment_s``.
+   previous segment (the last keyframe boundary is dropped).
 
-*Grid plan* (``kind="grid"``, ``video_copy_ok=False``) — used when
+The copy plan is *offered* (:attr:`Plans.copy`) only when its longest segment is at most
+``max_copy_segment_s``: a file with one keyframe every few minutes (or a single one) would
+make segments too big to hold in memory or to start from, so its video is transcoded.
 
-- any keyframe-plan segment would be longer than ``max_segment_s`` (long or irregular
-  GOPs: a stream copy must start each segment on a keyframe, so copy is not offered;
-  transcodes force keyframes on the grid), ``grid_reason="long_gop"``; or
-- there is no keyframe index (audio-only files, or video the probe could not index),
-  ``grid_reason="no_keyframes"``.
+*Grid plan* (``kind="grid"``):
 
-Grid boundaries are ``start, start + target_s, start + 2 * target_s, ...`` then the end,
-with the same runt rule. The grid starts where the keyframe plan would have started (the
-first keyframe), or at ``start_s`` when there is no index. Audio may always be stream
-copied, whatever the plan (``audio_copy_ok``): every audio frame is a sync sample, so the
-packager cuts audio at the frame nearest each boundary.
+- With a keyframe index, every copy-plan segment ``[a, b)`` is divided into
+  ``n = max(1, round((b - a) / target_s))`` equal parts. Every copy boundary is therefore
+  also a grid boundary — an ABR switch between the copy rendition and a transcoded rung at
+  any copy boundary is seamless — and every grid segment lasts between 2/3 and 3/2 of the
+  target (a short last copy segment excepted). A source with 2 s GOPs gets a grid equal to
+  its copy plan; a 10.4 s GOP becomes five segments of 2.08 s.
+- Without an index (audio-only files, video the probe could not index) the grid is
+  ``start, start + target_s, ...`` then the end, with the copy plan's runt rule.
+
+A transcode that starts at grid index ``k`` decodes from the source keyframe before it and
+outputs exactly from ``k``'s time (``ferrite.transcode.argv``).
 
 Time
 ----
 
 Boundaries are integers in ``time_base`` on the SOURCE timeline: the keyframe index's own
-time base for keyframe plans and for long-GOP grids, 1/90000 for grids without an index.
-A MPEG-TS file that starts at 36000 s keeps boundaries near 36000 s, so segments cut by
-different runs or renditions carry the same timestamps and fit together. Seconds are
-returned as floats computed from the exact integers. Two timelines appear in the API:
+time base, or 1/90000 for grids without an index. A MPEG-TS file that starts at 36000 s
+keeps boundaries near 36000 s, so segments cut by different runs or renditions carry the
+same timestamps and fit together. Both plans of a file start at the same boundary, which
+is time 0 of every playlist and of the player's clock. Two timelines appear in the API:
 
 - *source time* (``start``, ``end``, ``index_at``, ``start_s``): seconds on the file's own
   timeline, what the demuxer and ffmpeg ``-ss`` see;
 - *position* (``position``, ``index_at_position``, ``to_position``): seconds from the
-  plan's first boundary, which is time 0 of every playlist and of the player's clock.
+  plan's first boundary.
 """
 
 from __future__ import annotations
@@ -61,10 +72,12 @@ from itertools import pairwise
 from typing import Literal
 
 from ferrite.errors import MediaError
+from ferrite.hls.timeline import Span
 from ferrite.media.info import KeyframeIndex
 
 PlanKind = Literal["keyframe", "grid"]
-GridReason = Literal["no_keyframes", "long_gop"]
+#: Why a file's video can't be stream copied into segments.
+CopyRefusal = Literal["no_keyframes", "keyframes_too_far"]
 
 #: Time base of grids made without a keyframe index: the MPEG-TS clock, exact for
 #: millisecond and frame-rate multiples alike.
@@ -80,14 +93,12 @@ class SegmentPlan:
     """Segment boundaries of one media file; segment ``i`` spans ``[b[i], b[i + 1])``.
 
     ``boundaries`` holds ``len(plan) + 1`` strictly increasing integers in ``time_base``.
-    Build plans with :func:`make_plan`; the constructor only checks the invariants.
+    Build plans with :func:`make_plans`; the constructor only checks the invariants.
     """
 
     kind: PlanKind
     time_base: Fraction
     boundaries: tuple[int, ...]
-    video_copy_ok: bool
-    grid_reason: GridReason | None = None
     _times: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _positions: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _key: str = field(init=False, repr=False, compare=False)
@@ -128,11 +139,6 @@ class SegmentPlan:
         """
         return self._key
 
-    @property
-    def audio_copy_ok(self) -> bool:
-        """Audio can always be stream copied: every audio frame is a sync sample."""
-        return True
-
     # -- source timeline -------------------------------------------------------------
 
     def start_pts(self, i: int) -> int:
@@ -158,6 +164,10 @@ class SegmentPlan:
         b, tb = self.boundaries, self.time_base
         return (b[i + 1] - b[i]) * tb.numerator / tb.denominator
 
+    def starts(self) -> tuple[float, ...]:
+        """Every segment's start, in source seconds (what ffmpeg's arguments take)."""
+        return self._times[:-1]
+
     def durations(self) -> list[float]:
         """Every segment's duration in seconds, for EXTINF."""
         num, den = self.time_base.numerator, self.time_base.denominator
@@ -177,6 +187,21 @@ class SegmentPlan:
         """Exact sum of all segment durations, in seconds."""
         b, tb = self.boundaries, self.time_base
         return (b[-1] - b[0]) * tb.numerator / tb.denominator
+
+    def span(self, i: int) -> Span:
+        """Segment ``i`` as exact source times for the packager; the first span is open
+        at the start and the last at the end, so no packet before or after is lost."""
+        self._check(i)
+        b, tb = self.boundaries, self.time_base
+        start = None if i == 0 else Fraction(b[i]) * tb
+        end = None if i == len(b) - 2 else Fraction(b[i + 1]) * tb
+        return Span(i, start, end)
+
+    @property
+    def max_duration(self) -> float:
+        """The longest segment, in seconds."""
+        num, den = self.time_base.numerator, self.time_base.denominator
+        return max(y - x for x, y in pairwise(self.boundaries)) * num / den
 
     def index_at(self, t: float) -> int:
         """The segment containing source time ``t``; clamped to the first/last segment."""
@@ -209,15 +234,35 @@ class SegmentPlan:
         return position + self._times[0]
 
 
-def make_plan(
+
+@dataclass(frozen=True, slots=True)
+class Plans:
+    """The plans of one media file: ``copy`` for the video stream copy (``None`` when the
+    video can't be copied into segments, ``copy_refusal`` says why), ``grid`` for every
+    other rendition."""
+
+    grid: SegmentPlan
+    copy: SegmentPlan | None
+    copy_refusal: CopyRefusal | None = None
+
+    def for_video(self, copy: bool) -> SegmentPlan:
+        """The plan of a video rendition (copied or transcoded)."""
+        if not copy:
+            return self.grid
+        if self.copy is None:
+            raise MediaError(f"this video can't be stream copied ({self.copy_refusal})")
+        return self.copy
+
+
+def make_plans(
     keyframes: KeyframeIndex | None,
     *,
     duration_s: float,
     start_s: float = 0.0,
     target_s: float = 2.0,
-    max_segment_s: float = 10.0,
-) -> SegmentPlan:
-    """The segment plan of one file (the rule is in this module's docstring).
+    max_copy_segment_s: float = 20.0,
+) -> Plans:
+    """The plans of one file (the rules are in this module's docstring).
 
     ``duration_s`` and ``start_s`` are the container's; they place grids without an index
     and stand in for an index's missing end. Raises ``ValueError`` for bad targets and
@@ -225,9 +270,11 @@ def make_plan(
     """
     if not (math.isfinite(target_s) and target_s > 0):
         raise ValueError(f"target_s must be a positive number, not {target_s}")
-    if not (math.isfinite(max_segment_s) and max_segment_s >= target_s):
-        raise ValueError(f"max_segment_s ({max_segment_s}) must be >= target_s ({target_s})")
-    target, max_len = Fraction(target_s), Fraction(max_segment_s)
+    if not (math.isfinite(max_copy_segment_s) and max_copy_segment_s >= target_s):
+        raise ValueError(
+            f"max_copy_segment_s ({max_copy_segment_s}) must be >= target_s ({target_s})"
+        )
+    target = Fraction(target_s)
     container_ok = math.isfinite(start_s) and math.isfinite(duration_s) and duration_s > 0
 
     if keyframes is None or not keyframes.pts:
@@ -238,7 +285,7 @@ def make_plan(
         end = start + round(Fraction(duration_s) / tb)
         if end <= start:
             raise MediaError(f"media is too short to play (duration {duration_s} s)")
-        return _grid_plan(start, end, tb, target, max_len, "no_keyframes")
+        return Plans(_fixed_grid(start, end, tb, target), None, "no_keyframes")
 
     tb = keyframes.time_base
     end = keyframes.end_pts
@@ -250,10 +297,12 @@ def make_plan(
         raise MediaError("the keyframe index ends before its first keyframe")
 
     bounds = _keyframe_bounds(pts, end, tb, target)
-    _merge_runt(bounds, tb, target, max_len)
-    if max(b - a for a, b in pairwise(bounds)) * tb > max_len:
-        return _grid_plan(pts[0], end, tb, target, max_len, "long_gop")
-    return SegmentPlan("keyframe", tb, tuple(bounds), video_copy_ok=True)
+    _merge_runt(bounds, tb, target)
+    copy = SegmentPlan("keyframe", tb, tuple(bounds))
+    grid = SegmentPlan("grid", tb, tuple(_subdivide(bounds, tb, target)))
+    if copy.max_duration > max_copy_segment_s:
+        return Plans(grid, None, "keyframes_too_far")
+    return Plans(grid, copy)
 
 
 def _keyframe_bounds(pts: tuple[int, ...], end: int, tb: Fraction, target: Fraction) -> list[int]:
@@ -271,20 +320,25 @@ def _keyframe_bounds(pts: tuple[int, ...], end: int, tb: Fraction, target: Fract
     return bounds
 
 
-def _grid_plan(
-    start: int, end: int, tb: Fraction, target: Fraction, max_len: Fraction, reason: GridReason
-) -> SegmentPlan:
-    # Floor keeps every full grid step <= target (hence <= max_segment_s) in coarse bases.
+def _subdivide(bounds: list[int], tb: Fraction, target: Fraction) -> list[int]:
+    """Every segment of ``bounds`` cut into equal parts of about ``target`` (integer
+    ticks, so the parts differ by at most one tick)."""
+    out = [bounds[0]]
+    for a, b in pairwise(bounds):
+        n = max(1, math.floor((b - a) * tb / target + Fraction(1, 2)))
+        out.extend(a + (b - a) * j // n for j in range(1, n))
+        out.append(b)
+    return out
+
+
+def _fixed_grid(start: int, end: int, tb: Fraction, target: Fraction) -> SegmentPlan:
+    # Floor keeps every full grid step <= target in coarse time bases.
     step = max(1, math.floor(target / tb))
     bounds = [*range(start, end, step), end]
-    _merge_runt(bounds, tb, target, max_len)
-    return SegmentPlan("grid", tb, tuple(bounds), video_copy_ok=False, grid_reason=reason)
+    _merge_runt(bounds, tb, target)
+    return SegmentPlan("grid", tb, tuple(bounds))
 
 
-def _merge_runt(bounds: list[int], tb: Fraction, target: Fraction, max_len: Fraction) -> None:
-    if len(bounds) < 3:
-        return
-    if (bounds[-1] - bounds[-2]) * tb < target * RUNT_FRACTION and (
-        bounds[-1] - bounds[-3]
-    ) * tb <= max_len:
+def _merge_runt(bounds: list[int], tb: Fraction, target: Fraction) -> None:
+    if len(bounds) >= 3 and (bounds[-1] - bounds[-2]) * tb < target * RUNT_FRACTION:
         del bounds[-2]

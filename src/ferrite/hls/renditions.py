@@ -150,8 +150,11 @@ def build_stream_set(
     profile: DeviceProfile,
     request: PlaybackRequest,
     subtitle_tracks: tuple[tuple[int, SubtitleTrack], ...] = (),
+    *,
+    segment_copy_ok: bool = True,
 ) -> StreamSet:
-    """The renditions of one playback; ``subtitle_tracks`` pairs database ids with tracks."""
+    """The renditions of one playback; ``subtitle_tracks`` pairs database ids with tracks.
+    ``segment_copy_ok`` as for :func:`~ferrite.playback.decision.decide`."""
     if decision.segment_container is None or decision.video is None:
         raise NoPlayableMethod("this playback is not HLS")
     video_stream = next(s for s in info.streams if s.index == decision.video.stream_index)
@@ -174,7 +177,7 @@ def build_stream_set(
         )
         for rung in ladder
     )
-    audio = _audio_tracks(info, decision, profile, request)
+    audio = _audio_tracks(info, decision, profile, request, segment_copy_ok)
     texts: tuple[TextTrack, ...] = ()
     if decision.subtitle is None or decision.subtitle.delivery != "burn":
         texts = tuple(TextTrack(f"s{tid}", tid, t) for tid, t in subtitle_tracks if t.is_text)
@@ -182,7 +185,11 @@ def build_stream_set(
 
 
 def _audio_tracks(
-    info: MediaInfo, decision: Decision, profile: DeviceProfile, request: PlaybackRequest
+    info: MediaInfo,
+    decision: Decision,
+    profile: DeviceProfile,
+    request: PlaybackRequest,
+    segment_copy_ok: bool,
 ) -> tuple[AudioTrack, ...]:
     """Every audio track as a rendition, each copied when the device decodes it."""
     chosen = decision.audio.stream_index if decision.audio else None
@@ -191,7 +198,8 @@ def _audio_tracks(
         plan: AudioPlan | None = decision.audio
         if stream.index != chosen or plan is None:
             try:
-                plan = decide(info, profile, replace(request, audio_stream=stream.index)).audio
+                other = replace(request, audio_stream=stream.index)
+                plan = decide(info, profile, other, segment_copy_ok=segment_copy_ok).audio
             except NoPlayableMethod:
                 continue
             if plan is None:

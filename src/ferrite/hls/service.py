@@ -28,16 +28,17 @@ from ferrite.cache import ByteCache
 from ferrite.errors import FerriteError, NotFound
 from ferrite.hls.aacenc import AacTranscode
 from ferrite.hls.packager import Packager
-from ferrite.hls.plan import SegmentPlan
+from ferrite.hls.plan import Plans, SegmentPlan
 from ferrite.hls.playlist import render_media_playlist
 from ferrite.hls.pool import SourceFile
 from ferrite.hls.renditions import AudioTrack, StreamSet, TextTrack, VideoRendition
-from ferrite.hls.timeline import mpegts_timestamp_map, span, timeline_offset
+from ferrite.hls.timeline import Span, mpegts_timestamp_map, timeline_offset
 from ferrite.hls.webvtt import CueIndex, render_segment
 from ferrite.media.info import MediaInfo, SubtitleTrack
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Rendition = VideoRendition | AudioTrack
 
 
 @dataclass
@@ -48,7 +49,7 @@ class MediaContext:
     source: SourceFile
     fingerprint: str
     info: MediaInfo
-    plan: SegmentPlan
+    plans: Plans
     #: subtitle track id -> cues indexed for range lookup (text tracks only)
     cues: dict[int, CueIndex] = field(default_factory=dict)
     #: (subtitle track id, track) of every subtitle track, embedded and sidecar
@@ -58,14 +59,12 @@ class MediaContext:
     def offset(self) -> int:
         return timeline_offset(self.info.start_time_s)
 
-    @cached_property
-    def starts(self) -> list[Fraction]:
-        """Segment start times on the source timeline, as exact fractions."""
-        tb = self.plan.time_base
-        return [Fraction(b) * tb for b in self.plan.boundaries[:-1]]
-
-    def span(self, index: int):  # type: ignore[no-untyped-def]
-        return span(self.starts, index)
+    def plan_of(self, rendition: Rendition | TextTrack) -> SegmentPlan:
+        """The plan a rendition is cut on: the copy plan for the video stream copy, the
+        grid for everything else (see ``ferrite.hls.plan``)."""
+        if isinstance(rendition, VideoRendition):
+            return self.plans.for_video(rendition.copy)
+        return self.plans.grid
 
 
 class VideoTranscoder(Protocol):
@@ -81,9 +80,6 @@ class VideoTranscoder(Protocol):
         session: str,
         priority: int,
     ) -> bytes: ...
-
-
-Rendition = VideoRendition | AudioTrack
 
 
 class HlsService:
@@ -122,20 +118,19 @@ class HlsService:
         if kind == "s":
             if streams.subtitle_by_id(rid) is None:
                 raise NotFound(f"no subtitle rendition {rid} in this playback")
-            key: tuple[object, ...] = ("pl", ctx.fingerprint, ctx.plan.key, "s", rid)
+            plan = ctx.plans.grid
+            key: tuple[object, ...] = ("pl", ctx.fingerprint, plan.key, "s", rid)
 
             def render() -> bytes:
-                return render_media_playlist(
-                    ctx.plan.durations(), lambda n: f"{rid}/{n}.vtt"
-                ).encode()
+                return render_media_playlist(plan.durations(), lambda n: f"{rid}/{n}.vtt").encode()
         else:
-            self._rendition(streams, kind, rid)
+            plan = ctx.plan_of(self._rendition(streams, kind, rid))
             fmp4 = streams.container == "fmp4"
-            key = ("pl", ctx.fingerprint, ctx.plan.key, kind, rid, ext)
+            key = ("pl", ctx.fingerprint, plan.key, kind, rid, ext)
 
             def render() -> bytes:
                 return render_media_playlist(
-                    ctx.plan.durations(),
+                    plan.durations(),
                     lambda n: f"{rid}/{n}.{ext}",
                     map_uri=f"{rid}/init.mp4" if fmp4 else None,
                 ).encode()
@@ -166,9 +161,25 @@ class HlsService:
             raise NotFound(f"no rendition {kind}/{rid} in this playback")
         return found
 
-    def _check_index(self, ctx: MediaContext, index: int) -> None:
-        if not 0 <= index < len(ctx.plan):
-            raise NotFound(f"segment {index} does not exist (the plan has {len(ctx.plan)})")
+    def plan_of(
+        self, ctx: MediaContext, streams: StreamSet, kind: str, rid: str, index: int | None = None
+    ) -> SegmentPlan:
+        """The plan rendition ``kind/rid`` is cut on (404 for an unknown rendition, or an
+        ``index`` outside the plan)."""
+        if kind == "s":
+            if streams.subtitle_by_id(rid) is None:
+                raise NotFound(f"no subtitle rendition {rid} in this playback")
+            plan = ctx.plans.grid
+        else:
+            plan = ctx.plan_of(self._rendition(streams, kind, rid))
+        if index is not None:
+            self._check_index(plan, index)
+        return plan
+
+    @staticmethod
+    def _check_index(plan: SegmentPlan, index: int) -> None:
+        if not 0 <= index < len(plan):
+            raise NotFound(f"segment {index} does not exist (the plan has {len(plan)})")
 
     def _init_key(self, ctx: MediaContext, rendition: Rendition) -> Hashable:
         return ("init", ctx.fingerprint, rendition.spec)
@@ -198,7 +209,7 @@ class HlsService:
                 # cache stores the init as a side effect (see _produce) and hands that
                 # segment to whoever asks for it next: one run, not one for the init and
                 # another for the segment (a run hands each segment out only once).
-                index = min(max(near, 0), len(ctx.plan) - 1)
+                index = min(max(near, 0), len(ctx.plan_of(rendition)) - 1)
                 await self.cache.get_or_create(
                     self._segment_key(ctx, streams, rendition, index),
                     lambda: self._produce(ctx, streams, rendition, index, session, 0),
@@ -230,8 +241,9 @@ class HlsService:
         first: bool = False,
     ) -> bytes:
         """Media segment ``index`` of a rendition (fMP4 fragment or MPEG-TS)."""
-        self._check_index(ctx, index)
         rendition = self._rendition(streams, kind, rid)
+        plan = ctx.plan_of(rendition)
+        self._check_index(plan, index)
         mode = _mode(rendition)
         started = time.perf_counter()
         data, how = await self.cache.get_or_create(
@@ -241,7 +253,7 @@ class HlsService:
         wait_ms = (time.perf_counter() - started) * 1000
         metrics.SEGMENT_WAIT.labels(mode, how).observe(wait_ms)
         self._count_cache("segment", how)
-        for ahead in range(index + 1, min(index + 1 + self.prefetch_count, len(ctx.plan))):
+        for ahead in range(index + 1, min(index + 1 + self.prefetch_count, len(plan))):
             # Transcode runs (video) already work ahead on their own; stream copy and the
             # packager's in-process AAC encodes (audio) are made here, so look ahead here.
             if mode != "transcode":
@@ -264,7 +276,8 @@ class HlsService:
     def _segment_key(
         self, ctx: MediaContext, streams: StreamSet, rendition: Rendition, index: int
     ) -> Hashable:
-        return ("seg", ctx.fingerprint, ctx.plan.key, streams.container, rendition.spec, index)
+        plan_key = ctx.plan_of(rendition).key
+        return ("seg", ctx.fingerprint, plan_key, streams.container, rendition.spec, index)
 
     async def _produce(
         self,
@@ -277,11 +290,11 @@ class HlsService:
     ) -> bytes:
         mode = _mode(rendition)
         started = time.perf_counter()
-        sp = ctx.span(index)
+        sp = ctx.plan_of(rendition).span(index)
         ts = streams.container == "ts"
         if isinstance(rendition, VideoRendition) and not rendition.copy:
             raw = await self._transcoded(ctx, rendition, index, session=session, priority=priority)
-            data = await self._in_thread(self._repackage, ctx, raw, index, ts)
+            data = await self._in_thread(self._repackage, ctx, raw, sp, ts)
             init_key = self._init_key(ctx, rendition)
             if not ts and init_key not in self.cache:
                 # The run's output is handed out once: keep its sample entry now, so the
@@ -344,10 +357,10 @@ class HlsService:
             ctx, rendition, index, session=session, priority=priority
         )
 
-    def _repackage(self, ctx: MediaContext, raw: bytes, index: int, ts: bool) -> bytes:
+    def _repackage(self, ctx: MediaContext, raw: bytes, sp: Span, ts: bool) -> bytes:
         """Put a transcode run's MPEG-TS segment into the delivery format, with the same
         timeline offset and boxes as the copy rendition."""
-        return self.packager.repackage_ts(raw, ctx.span(index), offset=ctx.offset, ts=ts)
+        return self.packager.repackage_ts(raw, sp, offset=ctx.offset, ts=ts)
 
     def _init_from_ts(self, raw: bytes) -> bytes:
         return self.packager.init_from_ts(raw)
@@ -356,23 +369,24 @@ class HlsService:
     async def subtitle_segment(
         self, ctx: MediaContext, streams: StreamSet, rid: str, index: int
     ) -> bytes:
-        self._check_index(ctx, index)
+        plan = ctx.plans.grid
+        self._check_index(plan, index)
         track: TextTrack | None = streams.subtitle_by_id(rid)
         if track is None or track.track_id not in ctx.cues:
             raise NotFound(f"no subtitle rendition {rid} in this playback")
-        key = ("vtt", ctx.fingerprint, ctx.plan.key, track.track_id, streams.container, index)
+        key = ("vtt", ctx.fingerprint, plan.key, track.track_id, streams.container, index)
 
         async def produce() -> bytes:
             # Cues are in ms from the media's start; playlist time 0 is the plan's start.
             # The timestamp map ties cue time 0 to the media time of playlist time 0 (the
             # packaged timeline: source + offset), for TS and fMP4 alike.
-            origin = ctx.plan.start_s - ctx.info.start_time_s
-            plan_start = Fraction(ctx.plan.boundaries[0]) * ctx.plan.time_base
+            origin = plan.start_s - ctx.info.start_time_s
+            plan_start = Fraction(plan.boundaries[0]) * plan.time_base
             mpegts = mpegts_timestamp_map(ctx.offset, plan_start)
             text = render_segment(
                 ctx.cues[track.track_id],
-                ctx.plan.position(index),
-                ctx.plan.end_position(index),
+                plan.position(index),
+                plan.end_position(index),
                 origin_s=origin,
                 mpegts_offset=mpegts,
             )

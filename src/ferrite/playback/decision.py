@@ -63,6 +63,7 @@ REASONS: Final = (
     "frame_rate_exceeds",
     "hdr_not_supported",  # tone-mapped to SDR
     "interlaced",  # the device can't deinterlace: the transcode does
+    "keyframes_too_far",  # HLS: keyframes too far apart (or unknown) to cut copy segments
     "bitrate_exceeds_limit",  # device or request max_bitrate
     "audio_codec_not_supported",
     "audio_channels_exceed",
@@ -361,8 +362,17 @@ def _video_bitrate(info: MediaInfo, video: Stream) -> int | None:
     return max(total - audio, total // 2)
 
 
-def decide(info: MediaInfo, profile: DeviceProfile, request: PlaybackRequest) -> Decision:
+def decide(
+    info: MediaInfo,
+    profile: DeviceProfile,
+    request: PlaybackRequest,
+    *,
+    segment_copy_ok: bool = True,
+) -> Decision:
     """Decide how ``profile`` plays ``info`` as asked by ``request``.
+
+    ``segment_copy_ok`` is False when the video's keyframes can't cut HLS segments for a
+    stream copy (``ferrite.hls.plan.Plans.copy`` is None): HLS then transcodes the video.
 
     Raises ``Unprocessable`` for a request naming streams the file doesn't have and
     ``NoPlayableMethod`` when nothing Ferrite can produce plays on the device.
@@ -463,6 +473,9 @@ def decide(info: MediaInfo, profile: DeviceProfile, request: PlaybackRequest) ->
     # HLS from here on.
     if video is None:
         reasons.add("no_video")
+    elif not segment_copy_ok and video_copy_ok:
+        reasons.add("keyframes_too_far")
+        video_copy_ok = False
 
     # Pick the segment container (fMP4 first). A copied stream that no segment format
     # the device takes can carry gets transcoded: the audio first, it's cheaper.

@@ -25,7 +25,7 @@ from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.db.schema import media_files
 from ferrite.errors import BadRequest, FerriteError, NotFound
-from ferrite.hls.plan import make_plan
+from ferrite.hls.plan import make_plans
 from ferrite.hls.pool import SourceFile
 from ferrite.hls.renditions import StreamSet, build_stream_set, master_playlist
 from ferrite.hls.service import HlsService, MediaContext
@@ -163,19 +163,19 @@ class PlaybackService:
                 self._contexts.move_to_end(key)
                 return ctx
             info, subs = await self.db.read(_load_media, file_id)
-            plan = make_plan(
+            plans = make_plans(
                 info.keyframes,
                 duration_s=info.duration_s,
                 start_s=info.start_time_s,
                 target_s=self.settings.segment_target_s,
-                max_segment_s=self.settings.max_segment_s,
+                max_copy_segment_s=self.settings.max_segment_s,
             )
             ctx = MediaContext(
                 file_id=file_id,
                 source=SourceFile(row.path, row.size, row.mtime_ns),
                 fingerprint=row.fingerprint,
                 info=info,
-                plan=plan,
+                plans=plans,
                 cues={tid: CueIndex(t.cues) for tid, t in subs if t.cues is not None},
                 subtitle_tracks=tuple(subs),
             )
@@ -225,7 +225,8 @@ class PlaybackService:
             start_s=start_s,
             protocol="hls" if protocol == "hls" else "auto",
         )
-        decision = decide(ctx.info, profile, request)
+        copy_ok = ctx.plans.copy is not None
+        decision = decide(ctx.info, profile, request, segment_copy_ok=copy_ok)
         session = self.sessions.create(
             user_id=user_id,
             item_id=item_id,
@@ -237,7 +238,9 @@ class PlaybackService:
             start_s=start_s,
         )
         if decision.hls:
-            streams = build_stream_set(ctx.info, decision, profile, request, subs)
+            streams = build_stream_set(
+                ctx.info, decision, profile, request, subs, segment_copy_ok=copy_ok
+            )
             session.context = HlsPlayback(ctx, streams, profile, decision)
         elif decision.progressive is not None:
             rung = None
@@ -299,6 +302,29 @@ class PlaybackService:
             hp = self.hls_of(session)
             self.hls.leave(hp.ctx, hp.streams, kind, old, session.id)
 
+    def track_segment(self, session: Session, kind: str, rid: str, index: int) -> bool:
+        """Record that ``session`` fetches segment ``index`` of ``kind/rid``. True when the
+        fetch is a jump (the start, or a seek) rather than a neighbour of the last one: a
+        jump is a viewer waiting, and its segment outranks look-ahead."""
+        hp = self.hls_of(session)
+        plan = self.hls.plan_of(hp.ctx, hp.streams, kind, rid, index)
+        start, end = plan.position(index), plan.end_position(index)
+        last = session.last_span.get(kind)
+        session.last_span[kind] = (start, end)
+        if last is None:
+            return True
+        # The next segment starts where the last one ended; the same or the previous one
+        # (a player retrying, or stepping back one) is not a seek either.
+        return not (last[0] - (end - start) - 1e-6 <= start <= last[1] + 1e-6)
+
+    def next_index(self, session: Session, kind: str, rid: str) -> int:
+        """The segment of ``kind/rid`` the session will ask for next: the one after its
+        last fetch of that kind, or the one at its position before its first."""
+        hp = self.hls_of(session)
+        plan = self.hls.plan_of(hp.ctx, hp.streams, kind, rid)
+        last = session.last_span.get(kind)
+        return plan.index_at_position(session.position_s if last is None else last[1])
+
     def note_segment(self, session: Session, kind: str, index: int, nbytes: int) -> None:
         now = self.clock()
         session.touch(now)
@@ -307,8 +333,6 @@ class PlaybackService:
             metrics.SERVER_TTFF.labels(session.method).observe((now - session.created_at) * 1000)
         t.segments_sent += 1
         t.bytes_sent += nbytes
-        if kind == "v":
-            session.last_segment["v"] = index
 
     # --- events -----------------------------------------------------------------------
     async def event(self, session: Session, event: dict[str, Any]) -> None:

@@ -54,7 +54,9 @@ class Session:
     #: Anything the streaming layer wants to keep per session (the media context, ...).
     context: Any = None
     telemetry: Telemetry = field(default_factory=Telemetry)
-    last_segment: dict[str, int] = field(default_factory=dict)
+    #: kind ("v", "a") -> playlist positions (start, end) of the segment fetched last.
+    #: Positions, not indexes: a kind's renditions may be cut on different plans.
+    last_span: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: kind ("v", "a") -> the rendition id the session fetched last (ABR switch detection)
     last_rendition: dict[str, str] = field(default_factory=dict)
 

@@ -47,7 +47,8 @@ class RunTranscoder:
         burn = BurnIn.from_choice(ctx.info, rendition.burn) if rendition.burn else None
         return TranscodeJob(
             input=self._input(str(ctx.source.path)),
-            boundaries=tuple(float(t) for t in ctx.starts),
+            # Transcoded rungs are cut on the file's grid plan, keyframes forced there.
+            boundaries=ctx.plans.grid.starts(),
             start_index=start_index,
             out_dir="",
             video=VideoJob.for_stream(
@@ -68,11 +69,12 @@ class RunTranscoder:
         return path if self._inputs is None else self._inputs(path)
 
     def key(self, ctx: MediaContext, rendition: VideoRendition) -> RenditionKey:
-        memo = (ctx.fingerprint, ctx.plan.key, rendition.spec)
+        plan_key = ctx.plans.grid.key
+        memo = (ctx.fingerprint, plan_key, rendition.spec)
         key = self._keys.get(memo)
         if key is None:  # building a job walks the whole plan: do it once per rendition
             key = RenditionKey.for_job(
-                ctx.fingerprint, ctx.plan.key, rendition.id, self.job(ctx, rendition, 0)
+                ctx.fingerprint, plan_key, rendition.id, self.job(ctx, rendition, 0)
             )
             if len(self._keys) > 4096:
                 self._keys.clear()
