@@ -243,9 +243,12 @@ def test_keyframes_too_far_apart_are_not_copied() -> None:
     assert len(plans.grid) == 300
     assert set(plans.grid.durations()) == {2.0}
     # The limit is a setting.
-    assert make_plans(
-        kf(Fraction(1, 1000), [0], 600.0), duration_s=600.0, max_copy_segment_s=600.0
-    ).copy is not None
+    assert (
+        make_plans(
+            kf(Fraction(1, 1000), [0], 600.0), duration_s=600.0, max_copy_segment_s=600.0
+        ).copy
+        is not None
+    )
 
 
 def test_source_timeline_is_kept() -> None:

@@ -234,7 +234,6 @@ class SegmentPlan:
         return position + self._times[0]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Plans:
     """The plans of one media file: ``copy`` for the video stream copy (``None`` when the
