@@ -332,3 +332,16 @@ def test_constructor_checks_invariants() -> None:
         SegmentPlan("keyframe", Fraction(1, 1000), (0, 2000, 2000))
     with pytest.raises(ValueError, match="at least one segment"):
         SegmentPlan("grid", Fraction(1, 1000), (0,))
+
+
+def test_audio_longer_than_the_picture_gets_segments_of_its_own() -> None:
+    # 8 s of video in 2 s GOPs, 11 s of audio: the audio plan continues the grid.
+    plans = make_plans(kf(Fraction(1, 1000), [0, 2, 4, 6], 8.0), duration_s=11.0)
+    assert plans.grid.boundaries == (0, 2000, 4000, 6000, 8000)
+    assert plans.audio.boundaries == (0, 2000, 4000, 6000, 8000, 10000, 11000)
+    # A few milliseconds more audio only stretch the last audio segment.
+    plans = make_plans(kf(Fraction(1, 1000), [0, 2, 4, 6], 8.0), duration_s=8.026)
+    assert plans.audio.boundaries == (0, 2000, 4000, 6000, 8026)
+    # A container no longer than the video: one plan for both.
+    plans = make_plans(kf(Fraction(1, 1000), [0, 2, 4, 6], 8.0), duration_s=8.0)
+    assert plans.audio is plans.grid

@@ -42,6 +42,9 @@ make segments too big to hold in memory or to start from, so its video is transc
   its copy plan; a 10.4 s GOP becomes five segments of 2.08 s.
 - Without an index (audio-only files, video the probe could not index) the grid is
   ``start, start + target_s, ...`` then the end, with the copy plan's runt rule.
+- Audio and subtitles use the grid too, continued in ``target_s`` steps (same runt rule)
+  to the container's end where the file outlasts its video (:attr:`Plans.audio`), so
+  audio longer than the picture is neither lost nor crammed into the last segment.
 
 A transcode that starts at grid index ``k`` decodes from the source keyframe before it and
 outputs exactly from ``k``'s time (``ferrite.transcode.argv``).
@@ -188,13 +191,16 @@ class SegmentPlan:
         b, tb = self.boundaries, self.time_base
         return (b[-1] - b[0]) * tb.numerator / tb.denominator
 
-    def span(self, i: int) -> Span:
-        """Segment ``i`` as exact source times for the packager; the first span is open
-        at the start and the last at the end, so no packet before or after is lost."""
+    def span(self, i: int, *, open_end: bool = True) -> Span:
+        """Segment ``i`` as exact source times for the packager. The first span is open at
+        the start (AAC priming, pictures before the first keyframe) and, with
+        ``open_end``, the last one at the end, so no packet is lost. Audio closes the end:
+        audio past the plan's end (past what the container says the file lasts) would
+        make the last segment outlast its ``EXTINF``."""
         self._check(i)
         b, tb = self.boundaries, self.time_base
         start = None if i == 0 else Fraction(b[i]) * tb
-        end = None if i == len(b) - 2 else Fraction(b[i + 1]) * tb
+        end = None if i == len(b) - 2 and open_end else Fraction(b[i + 1]) * tb
         return Span(i, start, end)
 
     @property
@@ -237,10 +243,13 @@ class SegmentPlan:
 @dataclass(frozen=True, slots=True)
 class Plans:
     """The plans of one media file: ``copy`` for the video stream copy (``None`` when the
-    video can't be copied into segments, ``copy_refusal`` says why), ``grid`` for every
-    other rendition."""
+    video can't be copied into segments, ``copy_refusal`` says why), ``grid`` for
+    transcoded video, ``audio`` for audio and subtitles."""
 
     grid: SegmentPlan
+    #: Audio and subtitles: the grid, extended to the container's end where the file
+    #: outlasts its video (audio longer than the picture); the grid itself otherwise.
+    audio: SegmentPlan
     copy: SegmentPlan | None
     copy_refusal: CopyRefusal | None = None
 
@@ -284,7 +293,8 @@ def make_plans(
         end = start + round(Fraction(duration_s) / tb)
         if end <= start:
             raise MediaError(f"media is too short to play (duration {duration_s} s)")
-        return Plans(_fixed_grid(start, end, tb, target), None, "no_keyframes")
+        grid = _fixed_grid(start, end, tb, target)
+        return Plans(grid, grid, None, "no_keyframes")
 
     tb = keyframes.time_base
     end = keyframes.end_pts
@@ -298,10 +308,20 @@ def make_plans(
     bounds = _keyframe_bounds(pts, end, tb, target)
     _merge_runt(bounds, tb, target)
     copy = SegmentPlan("keyframe", tb, tuple(bounds))
-    grid = SegmentPlan("grid", tb, tuple(_subdivide(bounds, tb, target)))
+    grid_bounds = _subdivide(bounds, tb, target)
+    grid = SegmentPlan("grid", tb, tuple(grid_bounds))
+    audio = grid
+    container_end = round((Fraction(start_s) + Fraction(duration_s)) / tb) if container_ok else end
+    if container_end > end:
+        # The grid continues past the picture's end for the audio (a short overhang
+        # merges into the last segment by the runt rule).
+        step = max(1, math.floor(target / tb))
+        longer = [*grid_bounds[:-1], *range(end, container_end, step), container_end]
+        _merge_runt(longer, tb, target)
+        audio = SegmentPlan("grid", tb, tuple(longer))
     if copy.max_duration > max_copy_segment_s:
-        return Plans(grid, None, "keyframes_too_far")
-    return Plans(grid, copy)
+        return Plans(grid, audio, None, "keyframes_too_far")
+    return Plans(grid, audio, copy)
 
 
 def _keyframe_bounds(pts: tuple[int, ...], end: int, tb: Fraction, target: Fraction) -> list[int]:

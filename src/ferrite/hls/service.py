@@ -64,7 +64,7 @@ class MediaContext:
         grid for everything else (see ``ferrite.hls.plan``)."""
         if isinstance(rendition, VideoRendition):
             return self.plans.for_video(rendition.copy)
-        return self.plans.grid
+        return self.plans.audio
 
 
 class VideoTranscoder(Protocol):
@@ -118,7 +118,7 @@ class HlsService:
         if kind == "s":
             if streams.subtitle_by_id(rid) is None:
                 raise NotFound(f"no subtitle rendition {rid} in this playback")
-            plan = ctx.plans.grid
+            plan = ctx.plans.audio
             key: tuple[object, ...] = ("pl", ctx.fingerprint, plan.key, "s", rid)
 
             def render() -> bytes:
@@ -169,7 +169,7 @@ class HlsService:
         if kind == "s":
             if streams.subtitle_by_id(rid) is None:
                 raise NotFound(f"no subtitle rendition {rid} in this playback")
-            plan = ctx.plans.grid
+            plan = ctx.plans.audio
         else:
             plan = ctx.plan_of(self._rendition(streams, kind, rid))
         if index is not None:
@@ -290,7 +290,7 @@ class HlsService:
     ) -> bytes:
         mode = _mode(rendition)
         started = time.perf_counter()
-        sp = ctx.plan_of(rendition).span(index)
+        sp = ctx.plan_of(rendition).span(index, open_end=isinstance(rendition, VideoRendition))
         ts = streams.container == "ts"
         if isinstance(rendition, VideoRendition) and not rendition.copy:
             raw = await self._transcoded(ctx, rendition, index, session=session, priority=priority)
@@ -369,7 +369,7 @@ class HlsService:
     async def subtitle_segment(
         self, ctx: MediaContext, streams: StreamSet, rid: str, index: int
     ) -> bytes:
-        plan = ctx.plans.grid
+        plan = ctx.plans.audio
         self._check_index(plan, index)
         track: TextTrack | None = streams.subtitle_by_id(rid)
         if track is None or track.track_id not in ctx.cues:

@@ -234,8 +234,17 @@ def _probe_open(
     duration_s = header_duration or 0.0
     if keyframes is not None:
         real = keyframes.end_s - start_time_s
-        # Truncated file: the header promises more than the stream holds.
-        if header_duration is None or real < header_duration - max(1.0, 0.02 * header_duration):
+        video_claim = next((s.duration_s for s in streams if s.index == video.index), None)
+
+        def short_of(claim: float) -> bool:
+            return real < claim - max(1.0, 0.02 * claim)
+
+        # Truncated file: the header promises more video than the stream holds. (Audio
+        # that outlasts the picture makes the header longer too; the video stream's own
+        # duration tells the two apart.)
+        if header_duration is None or (
+            short_of(header_duration) and (video_claim is None or short_of(video_claim))
+        ):
             duration_s = max(real, 0.0)
     elif header_duration is None:
         duration_s = max((s.duration_s or 0.0) for s in streams)
