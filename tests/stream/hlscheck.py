@@ -12,6 +12,7 @@ segment only as a warning) failing the check.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import statistics
 import subprocess
@@ -80,7 +81,7 @@ def _segment_span(init: bytes, data: bytes, kind: str) -> tuple[float, float, fl
     assert times, f"a {kind} segment without {kind} samples"
     times.sort()
     starts = [t for t, _ in times]
-    deltas = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    deltas = [b - a for a, b in itertools.pairwise(starts)]
     typical = statistics.median(deltas) if deltas else times[-1][1]
     last = times[-1][1] or typical
     return starts[0], starts[-1] + last, max([*deltas, last])

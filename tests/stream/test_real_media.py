@@ -145,7 +145,7 @@ def test_x264_default_gops_copy_on_keyframes(live: Live) -> None:
 
 
 def test_irregular_open_gops_copy_and_transcoded_rungs_share_boundaries(live: Live) -> None:
-    pb, url = play(live, "Open Gop")
+    _, url = play(live, "Open Gop")
     p = check_presentation(live.client, url)
     videos = p.of_kind("video")
     assert len(videos) >= 2  # the copy and at least one transcoded rung
@@ -217,7 +217,7 @@ def test_second_audio_track_of_a_transcode_starts_like_the_first(live: Live) -> 
 
 @pytest.mark.parametrize("title", ["Variable", "Ultra", "Broadcast Two"])
 def test_every_segment_of_every_rendition_plays(live: Live, title: str) -> None:
-    pb, url = play(live, title)
+    _, url = play(live, title)
     p = check_presentation(live.client, url)
     frames = source_video_frames(live.paths[title])
     videos = p.of_kind("video")
@@ -228,7 +228,7 @@ def test_every_segment_of_every_rendition_plays(live: Live, title: str) -> None:
 
 
 def test_broadcast_ts_keeps_its_timeline(live: Live) -> None:
-    pb, url = play(live, "Broadcast Two", device="safari")
+    _, url = play(live, "Broadcast Two", device="safari")
     p = check_presentation(live.client, url)
     for r in p.renditions:
         if r.spans:
@@ -248,7 +248,7 @@ def test_a_file_with_one_keyframe_is_transcoded_not_cut_wrong(live: Live) -> Non
 
 
 def test_audio_longer_than_video_plays_to_its_end(live: Live) -> None:
-    pb, url = play(live, "Long Audio")
+    _, url = play(live, "Long Audio")
     p = check_presentation(live.client, url)
     (audio,) = p.of_kind("audio")
     (video,) = p.of_kind("video")
@@ -259,7 +259,7 @@ def test_audio_longer_than_video_plays_to_its_end(live: Live) -> None:
 
 
 def test_audio_longer_than_video_in_matroska(live: Live) -> None:
-    pb, url = play(live, "Long Audio Mkv")
+    _, url = play(live, "Long Audio Mkv")
     p = check_presentation(live.client, url)
     (audio,) = p.of_kind("audio")
     assert sum(audio.extinf) == pytest.approx(11.0, abs=0.05)
@@ -267,6 +267,6 @@ def test_audio_longer_than_video_in_matroska(live: Live) -> None:
 
 
 def test_truncated_file_plays_what_it_has(live: Live) -> None:
-    pb, url = play(live, "Cut Short")
+    _, url = play(live, "Cut Short")
     p = check_presentation(live.client, url)
     assert p.of_kind("video")[0].frames > 0
