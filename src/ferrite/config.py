@@ -91,8 +91,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "transcode_queue_timeout_s",
         float,
-        20.0,
-        "How long a request waits for a transcode slot before 503.",
+        8.0,
+        "How long a request waits for a transcode slot before 503 + Retry-After (below "
+        "the 10 s players wait for a segment's first byte, so they see the 503 and retry).",
     ),
     Setting(
         "transcode_idle_s", float, 30.0, "A transcode run nobody reads for this long is stopped."

@@ -110,6 +110,27 @@ def test_a_far_request_starts_a_second_run_and_the_first_keeps_serving(
     assert starts(spawns) == [0, 20]
 
 
+def test_a_seek_ahead_of_a_slow_run_starts_its_own_run_at_once(
+    clip: Callable[..., Path], media_root: Path, tmp_path: Path, spawns: list[list[str]]
+) -> None:
+    """A run making media at real time would take 6 s to reach a segment 6 s ahead: the
+    seek gets a run of its own instead of waiting (the join horizon is in wall time, from
+    the run's measured speed, not a count of segments)."""
+    slow = Source.of(clip("runs-long", LONG), ffmpeg=paced_ffmpeg(media_root, rate=1.0))
+    key, factory = slow.key(), slow.factory()
+
+    async def body(mgr: RunManager) -> None:
+        for i in (0, 1, 2):
+            check_segment(slow, i, await mgr.segment(factory, key, i, session="a"))
+        check_segment(slow, 9, await mgr.segment(factory, key, 9, session="b"))
+        assert sorted(r.start for r in mgr.runs(key)) == [0, 9]
+        # The next segment of a running run is always joined.
+        check_segment(slow, 3, await mgr.segment(factory, key, 3, session="a"))
+
+    drive(tmp_path, body, transcode_ahead_s=30.0)
+    assert starts(spawns) == [0, 9]
+
+
 def test_a_run_far_ahead_of_its_viewer_pauses_and_resumes_when_it_approaches(
     src: Source, tmp_path: Path, spawns: list[list[str]]
 ) -> None:

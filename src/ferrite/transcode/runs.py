@@ -7,8 +7,9 @@ of everything else that changes the bytes -- never by viewer. The HLS layer asks
 
 Finding the producer (:meth:`RunManager.segment`)
     1. a run of that key already holds ``i`` (produced, not yet handed out) -> its bytes;
-    2. a live run will produce ``i`` soon: its next segment ``n`` has ``n <= i <= n +
-       join_window`` -> await ``i``'s future (two viewers, one ffmpeg);
+    2. a live run will produce ``i`` soon: ``i`` is its next segment, or it should get
+       there within ``JOIN_HORIZON_S`` at its measured speed -> await ``i``'s future (two
+       viewers, one ffmpeg);
     3. otherwise a new run starts at ``i`` (a seek, or a second viewer far away). Other
        runs of the key keep serving their viewers; one whose viewer moved elsewhere has
        nobody ahead of it, pauses at once, and is reaped when idle.
@@ -107,8 +108,16 @@ Clock = Callable[[], float]
 JobFactory = Callable[[int], TranscodeJob]
 RunState = Literal["queued", "running", "paused", "done"]
 
-#: A live run "will reach" segment i soon when its next segment is at most this far before.
-JOIN_WINDOW = 5
+#: A request joins a live run when that run should make its segment within this many
+#: seconds (at the run's measured speed); otherwise a new run starts at the segment: about
+#: what a new run takes to make its first segment, so a seek never waits for a run
+#: crawling towards it (10 s segments once made a seek wait 18 s).
+JOIN_HORIZON_S = 2.5
+#: Media seconds per wall second assumed of a run before it has measured its own speed.
+ASSUMED_SPEED = 1.0
+#: A new run for a segment at most this many past where a crashed run stopped is that
+#: run's restart (counted, and given up after repeated failures).
+RESTART_WINDOW = 5
 #: A paused run resumes when the furthest playhead is within this fraction of ahead_s.
 RESUME_FRACTION = 0.5
 #: A running run at least this far ahead of its viewers (capped at ahead_s / 2) yields its
@@ -250,6 +259,8 @@ class _Run:
         self.empty_at: int | None = None  # ffmpeg reported this segment without data
         self.tasks: set[asyncio.Task[None]] = set()
         self._gen_since: float | None = None
+        self._media_s = 0.0  # media made while running, for speed()
+        self._busy_s = 0.0  # wall time that took
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -292,8 +303,23 @@ class _Run:
         """Still going to produce segments (queued, running or paused)."""
         return self.state != "done" and not self.stopping
 
-    def will_reach(self, index: int, window: int) -> bool:
-        return self.live and self.next <= index < self.end and index <= self.next + window
+    def will_reach(self, index: int, horizon_s: float) -> bool:
+        """A live run whose next segment is ``index``, or which should make ``index``
+        within ``horizon_s`` seconds."""
+        if not (self.live and self.next <= index < self.end):
+            return False
+        if index == self.next:
+            return True
+        b = self.job.boundaries
+        media_s = b[index] - b[self.next]
+        return media_s / self.speed() <= horizon_s
+
+    def speed(self) -> float:
+        """Media seconds this run makes per wall second: measured while it runs; a queued
+        or paused run must first get a slot back, so it is assumed slow."""
+        if self.state != "running" or self._media_s < 1.0 or self._busy_s < 0.2:
+            return ASSUMED_SPEED
+        return self._media_s / self._busy_s
 
     def urgent_priority(self) -> Priority | None:
         """The most urgent priority among requests waiting for a segment not yet made."""
@@ -463,6 +489,10 @@ class _Run:
             metrics.SEGMENT_GENERATION.labels(mode="transcode").observe(
                 (now - self._gen_since) * 1000
             )
+            b = self.job.boundaries
+            end = b[index + 1] if index + 1 < len(b) else line.end_s
+            self._media_s += max(0.0, end - b[self.next])
+            self._busy_s += now - self._gen_since
         self._gen_since = now
         self.next = index + 1
         path = self.dir / line.filename
@@ -554,7 +584,7 @@ class RunManager:
         *,
         clock: Clock = time.monotonic,
         admission: Admission | None = None,
-        join_window: int = JOIN_WINDOW,
+        join_horizon_s: float = JOIN_HORIZON_S,
         reap_interval_s: float | None = None,
     ) -> None:
         self._clock = clock
@@ -563,7 +593,7 @@ class RunManager:
         )
         self.idle_s = settings.transcode_idle_s
         self.ahead_s = settings.transcode_ahead_s
-        self.join_window = join_window
+        self.join_horizon_s = join_horizon_s
         self.reap_interval_s = (
             reap_interval_s if reap_interval_s is not None else min(max(self.idle_s / 4, 0.05), 5.0)
         )
@@ -712,7 +742,9 @@ class RunManager:
         for run in self._runs.get(key, ()):
             if index in run.ready or (index in run.waits and run.live):
                 return run
-            if run.will_reach(index, self.join_window) and (best is None or run.next > best.next):
+            if run.will_reach(index, self.join_horizon_s) and (
+                best is None or run.next > best.next
+            ):
                 best = run
         return best
 
@@ -724,7 +756,7 @@ class RunManager:
                 old.failure is not None
                 and not old.replaced
                 and old.next <= index < old.end
-                and index <= old.next + self.join_window
+                and index <= old.next + RESTART_WINDOW
             ):
                 # The dead run would have made this segment: this run is its restart.
                 attempt = old.attempt + 1
