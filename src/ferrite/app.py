@@ -34,6 +34,7 @@ from ferrite import __version__, demo, metrics
 from ferrite.api import auth, errors, files, items, playback, torrents, users
 from ferrite.api import libraries as libraries_api
 from ferrite.api import metrics as metrics_api
+from ferrite.api.cors import install_cors
 from ferrite.api.requestlog import RequestLogMiddleware
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.tokens import Clock
@@ -118,6 +119,7 @@ def create_app(
 
     app = FastAPI(title="Ferrite", version=__version__, lifespan=lifespan)
     errors.install(app)
+    install_cors(app, settings.cors_origins)
     app.add_middleware(RequestLogMiddleware)  # outermost: sees the envelope's final status
 
     @app.get("/healthz", tags=["health"])

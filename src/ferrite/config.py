@@ -50,6 +50,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
     Setting("port", int, 8420, "Port the HTTP server listens on."),
     Setting(
+        "cors_origins",
+        str,
+        "*",
+        "Web origins allowed to call the API and play (web players, cast receivers on "
+        "another origin), comma-separated; * = any (safe: Ferrite authenticates with "
+        "bearer and URL tokens, never cookies); empty = same origin only.",
+    ),
+    Setting(
         "libraries", _paths, (), "Folders to add as libraries at start (os.pathsep-separated)."
     ),
     Setting(
@@ -152,6 +160,7 @@ class Settings:
     data_dir: Path
     host: str
     port: int
+    cors_origins: str
     libraries: tuple[Path, ...]
     demo: bool
     database_url: str
