@@ -205,6 +205,71 @@ MOOV_AT_END = Clip(faststart=False)
 VFR = Clip(vfr=True)
 
 
+# --- shapes of real libraries (what users' files look like, not clean 2 s GOPs) ------------
+#: x264's defaults (keyint 250, no scene cuts in a test pattern): a keyframe every 10.4 s.
+GOP10_MP4 = Clip(duration=64.0, size=(426, 240), fps=24, gop=250 / 24)
+#: Keyframe times of the irregular-GOP clips: x264's default keyint 250 / min-keyint 25
+#: with 3 B-frames, and keyframes where scene cuts would put them.
+IRREGULAR_TIMES = "8.4,11.6,23.2,40.2,45.5,55.0"
+#: Open GOPs: keyframes after the first are non-IDR recovery-point I pictures
+#: (forced-idr 0 with open-gop), as on many Blu-ray sources.
+OPEN_GOP_MKV = Clip(
+    duration=30.0,
+    size=(854, 480),
+    fps=24,
+    gop=250 / 24,
+    bframes=3,
+    extra=(
+        "-x264-params",
+        "keyint=250:min-keyint=25:scenecut=0:open-gop=1:bframes=3",
+        "-force_key_frames",
+        "8.4,11.6,23.2",
+        "-forced-idr",
+        "0",
+    ),
+)
+#: The same keyframe times in closed GOPs (every keyframe an IDR): stream-copyable.
+IRREGULAR_GOP_MKV = Clip(
+    duration=60.0,
+    size=(854, 480),
+    fps=24,
+    gop=250 / 24,
+    bframes=3,
+    extra=(
+        "-x264-params",
+        "keyint=250:min-keyint=25:scenecut=0:bframes=3",
+        "-force_key_frames",
+        IRREGULAR_TIMES,
+        "-forced-idr",
+        "1",
+    ),
+)
+#: HEVC Main 10, a keyframe every 10 s, AC-3 5.1 English + AAC French, SRT + ASS.
+HEVC10_GOP10 = Clip(
+    duration=24.0,
+    size=(640, 360),
+    fps=24,
+    vcodec="libx265",
+    pix_fmt="yuv420p10le",
+    gop=10.0,
+    audio=(Audio("ac3", 6, "eng", "Surround"), Audio("aac", 2, "fre", "Stereo", 660)),
+    subs=(Sub("srt", "eng"), Sub("ass", "fre", "Signs")),
+)
+VFR_MP4 = Clip(duration=12.0, size=(640, 360), vfr=True, gop=5.0)
+UHD_MP4 = Clip(duration=4.0, size=(3840, 2160), fps=24, gop=2.0)
+MPEG2_TS = Clip(
+    duration=12.0,
+    size=(640, 360),
+    fps=25,
+    vcodec="mpeg2video",
+    gop=0.48,
+    ts_offset=36000.0,
+    audio=(Audio("mp2", 2, "eng"),),
+)
+#: One keyframe for 40 s: nothing to cut copy segments at.
+ONE_KEYFRAME = Clip(duration=40.0, size=(426, 240), fps=24, gop=100.0)
+
+
 def build_library(root: Path) -> dict[str, Path]:
     """Lay out a movies + shows library with every corner case; return named paths."""
     movies = root / "movies"

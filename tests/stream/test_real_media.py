@@ -10,7 +10,7 @@ lasts its EXTINF, joins its neighbours, and decodes in FFmpeg reading the playli
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -18,53 +18,8 @@ import av
 import pytest
 
 from tests import media
-from tests.stream.conftest import Live, start_live
+from tests.stream.conftest import Live, place, start_live
 from tests.stream.hlscheck import check_presentation
-
-#: x264's defaults (keyint 250, no scene cuts in a test pattern): a keyframe every 10.4 s.
-GOP10_MP4 = media.Clip(duration=64.0, size=(426, 240), fps=24, gop=250 / 24)
-#: x264's default keyint 250 / min-keyint 25, 3 B-frames, open GOP, keyframes at
-#: irregular times (non-IDR recovery-point I-frames: forced-idr 0 with open-gop).
-OPEN_GOP_TIMES = "8.4,11.6,23.2,40.2,45.5,55.0"
-OPEN_GOP_MKV = media.Clip(
-    duration=60.0,
-    size=(854, 480),
-    fps=24,
-    gop=250 / 24,
-    bframes=3,
-    extra=(
-        "-x264-params",
-        "keyint=250:min-keyint=25:scenecut=0:open-gop=1:bframes=3",
-        "-force_key_frames",
-        OPEN_GOP_TIMES,
-        "-forced-idr",
-        "0",
-    ),
-)
-#: HEVC Main 10, a keyframe every 10 s, AC-3 5.1 English + AAC French, SRT + ASS.
-HEVC10_GOP10 = media.Clip(
-    duration=24.0,
-    size=(640, 360),
-    fps=24,
-    vcodec="libx265",
-    pix_fmt="yuv420p10le",
-    gop=10.0,
-    audio=(media.Audio("ac3", 6, "eng", "Surround"), media.Audio("aac", 2, "fre", "Stereo", 660)),
-    subs=(media.Sub("srt", "eng"), media.Sub("ass", "fre", "Signs")),
-)
-VFR_MP4 = media.Clip(duration=12.0, size=(640, 360), vfr=True, gop=5.0)
-UHD_MP4 = media.Clip(duration=4.0, size=(3840, 2160), fps=24, gop=2.0)
-MPEG2_TS = media.Clip(
-    duration=12.0,
-    size=(640, 360),
-    fps=25,
-    vcodec="mpeg2video",
-    gop=0.48,
-    ts_offset=36000.0,
-    audio=(media.Audio("mp2", 2, "eng"),),
-)
-#: One keyframe for 40 s: nothing to cut copy segments at.
-ONE_KEYFRAME = media.Clip(duration=40.0, size=(426, 240), fps=24, gop=100.0)
 
 
 def _audio_longer_than_video(path: Path) -> Path:
@@ -82,24 +37,26 @@ def _audio_longer_than_video(path: Path) -> Path:
 
 
 TITLES = {
-    "Long Gop": ("mp4", GOP10_MP4),
-    "Open Gop": ("mkv", OPEN_GOP_MKV),
-    "Hevc Ten": ("mkv", HEVC10_GOP10),
-    "Variable": ("mp4", VFR_MP4),
-    "Ultra": ("mp4", UHD_MP4),
-    "Broadcast Two": ("ts", MPEG2_TS),
-    "One Keyframe": ("mp4", ONE_KEYFRAME),
+    "Long Gop": ("mp4", media.GOP10_MP4),
+    "Irregular Gop": ("mkv", media.IRREGULAR_GOP_MKV),
+    "Open Gop": ("mkv", media.OPEN_GOP_MKV),
+    "Hevc Ten": ("mkv", media.HEVC10_GOP10),
+    "Variable": ("mp4", media.VFR_MP4),
+    "Ultra": ("mp4", media.UHD_MP4),
+    "Broadcast Two": ("ts", media.MPEG2_TS),
+    "One Keyframe": ("mp4", media.ONE_KEYFRAME),
 }
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(tmp_path_factory: pytest.TempPathFactory, clip: Callable[..., Path]) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("real-media")
     movies = root / "movies"
     paths: dict[str, Path] = {}
-    for i, (title, (ext, clip)) in enumerate(TITLES.items()):
+    for i, (title, (ext, spec)) in enumerate(TITLES.items()):
         name = f"{title} ({2000 + i})"
-        paths[title] = media.make_clip(movies / name / f"{name}.{ext}", clip)
+        src = clip("real-" + title.lower().replace(" ", "-"), spec, f".{ext}")
+        paths[title] = place(src, movies / name / f"{name}.{ext}")
     name = "Long Audio (2011)"
     paths["Long Audio"] = _audio_longer_than_video(movies / name / f"{name}.mp4")
     name = "Long Audio Mkv (2013)"
@@ -144,19 +101,19 @@ def test_x264_default_gops_copy_on_keyframes(live: Live) -> None:
     assert "#EXT-X-TARGETDURATION:10" in live.client.get(copy.uri).text
 
 
-def test_irregular_open_gops_copy_and_transcoded_rungs_share_boundaries(live: Live) -> None:
-    _, url = play(live, "Open Gop")
+def test_irregular_gops_copy_and_transcoded_rungs_share_boundaries(live: Live) -> None:
+    _, url = play(live, "Irregular Gop")
     p = check_presentation(live.client, url)
     videos = p.of_kind("video")
     assert len(videos) >= 2  # the copy and at least one transcoded rung
     copy = next(v for v in videos if "/v/copy.m3u8" in v.uri)
     # Cut at the source's keyframes (irregular: forced ones, and where keyint=250 forced
     # x264 to place one).
-    keyframes = source_keyframes(live.paths["Open Gop"])
+    keyframes = source_keyframes(live.paths["Irregular Gop"])
     assert len(keyframes) >= 7
     assert {round(t, 2) for t in _starts(copy.extinf)} <= keyframes
     assert max(copy.extinf) > 10  # long copy segments, not copy refused
-    frames = source_video_frames(live.paths["Open Gop"])
+    frames = source_video_frames(live.paths["Irregular Gop"])
     assert copy.frames == frames
     for rung in videos:
         if rung is copy:
@@ -166,6 +123,20 @@ def test_irregular_open_gops_copy_and_transcoded_rungs_share_boundaries(live: Li
         # Every copy boundary is a boundary of the rung: ABR switches stay seamless.
         copy_starts = {round(s, 3) for s in _starts(copy.extinf)}
         assert copy_starts <= {round(s, 3) for s in _starts(rung.extinf)}
+
+
+def test_open_gops_are_transcoded_not_copied(live: Live) -> None:
+    """Segments cut at H.264 recovery points would not decode on their own (browsers fail
+    on them after a seek): the video is converted on the short grid instead."""
+    pb, url = play(live, "Open Gop")
+    assert pb["method"] == "transcode"
+    assert "open_gop" in pb["reasons"]
+    p = check_presentation(live.client, url)
+    frames = source_video_frames(live.paths["Open Gop"])
+    for rung in p.of_kind("video"):
+        assert "/v/copy" not in rung.uri
+        assert max(rung.extinf) <= 2.5
+        assert rung.frames == frames
 
 
 def _starts(durations: list[float]) -> list[float]:

@@ -58,9 +58,9 @@ def test_video_run_flags() -> None:
     for flag in ("-nostats", "-nostdin", "-copyts", "-y"):
         assert flag in argv
     assert value(argv, "-loglevel") == "error"
-    # input seek to boundary 2, before -i
+    # input seek to boundary 2 (a quarter frame early, like the keyframe), before -i
     assert argv.index("-ss") < argv.index("-i")
-    assert value(argv, "-ss") == "4.004000"
+    assert value(argv, "-ss") == "3.993573"
     assert "-to" not in argv
     assert value(argv, "-i") == "/media/film.mkv"
     assert value(argv, "-map") == "[vout]"
@@ -101,13 +101,13 @@ def test_source_start_time_is_subtracted_from_the_seek() -> None:
     argv = transcode_argv(
         job(boundaries=tuple(b + 36001.4 for b in B), source_start_s=36001.378667)
     )
-    assert value(argv, "-ss") == "4.025333"
+    assert value(argv, "-ss") == "4.014906"
     assert value(argv, "-segment_times") == "2.002000,4.004000,6.006000"
 
 
 def test_end_index_and_last_segment() -> None:
     argv = transcode_argv(job(end_index=4))
-    assert value(argv, "-to") == "8.008000"
+    assert value(argv, "-to") == "7.997573"
     assert value(argv, "-segment_times") == "2.002000"
     last = transcode_argv(job(start_index=5))
     assert value(last, "-segment_times") == "100000000"  # nothing left to cut
@@ -119,7 +119,8 @@ def test_long_plans_are_split_into_runs_with_short_arguments() -> None:
     j = job(boundaries=b, start_index=100)
     assert j.stop_index == 100 + MAX_RUN_SEGMENTS
     argv = transcode_argv(j)
-    assert value(argv, "-to") == f"{b[100 + MAX_RUN_SEGMENTS]:.6f}"
+    quarter_frame = 0.25 * 1001 / 24000
+    assert value(argv, "-to") == f"{b[100 + MAX_RUN_SEGMENTS] - quarter_frame:.6f}"
     assert len(value(argv, "-segment_times").split(",")) == MAX_RUN_SEGMENTS - 1
     assert max(len(a.encode()) for a in argv) < 64 * 1024  # MAX_ARG_STRLEN is 128 KiB
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     func,
 )
 
@@ -139,6 +140,7 @@ keyframes = Table(
     Column("end_pts", Integer, nullable=False),
     Column("pts", LargeBinary, nullable=False),  # ferrite.media.keyframes.pack_deltas
     Column("positions", LargeBinary),
+    Column("open_gop", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 subtitle_tracks = Table(

@@ -146,6 +146,20 @@ def h264_nal_type(nal: bytes) -> int:
     return nal[0] & 0x1F
 
 
+def h264_open_keyframe(data: bytes, length_size: int | None) -> bool:
+    """True when an H.264 keyframe sample holds non-IDR slices and no IDR one: a
+    recovery-point I picture of an open GOP. ``length_size``: the ``avcC`` prefix size, or
+    None for Annex B. Malformed data counts as not open (the packager reports it)."""
+    try:
+        nals = (
+            split_annexb(data) if length_size is None else split_length_prefixed(data, length_size)
+        )
+    except BitstreamError:
+        return False
+    types = {h264_nal_type(n) for n in nals if n}
+    return 1 in types and 5 not in types
+
+
 def to_length_prefixed(
     data: bytes,
     *,

@@ -29,8 +29,11 @@ The rules
    previous segment (the last keyframe boundary is dropped).
 
 The copy plan is *offered* (:attr:`Plans.copy`) only when its longest segment is at most
-``max_copy_segment_s``: a file with one keyframe every few minutes (or a single one) would
-make segments too big to hold in memory or to start from, so its video is transcoded.
+``max_copy_segment_s`` (a file with one keyframe every few minutes, or a single one, would
+make segments too big to hold in memory or to start from) and its keyframes are not H.264
+open-GOP recovery points (a segment starting on one does not decode on its own: pictures
+after it reference the previous GOP, and browsers fail on them after a seek). Otherwise
+the video is transcoded.
 
 *Grid plan* (``kind="grid"``):
 
@@ -80,7 +83,7 @@ from ferrite.media.info import KeyframeIndex
 
 PlanKind = Literal["keyframe", "grid"]
 #: Why a file's video can't be stream copied into segments.
-CopyRefusal = Literal["no_keyframes", "keyframes_too_far"]
+CopyRefusal = Literal["no_keyframes", "keyframes_too_far", "open_gop"]
 
 #: Time base of grids made without a keyframe index: the MPEG-TS clock, exact for
 #: millisecond and frame-rate multiples alike.
@@ -319,6 +322,8 @@ def make_plans(
         longer = [*grid_bounds[:-1], *range(end, container_end, step), container_end]
         _merge_runt(longer, tb, target)
         audio = SegmentPlan("grid", tb, tuple(longer))
+    if keyframes.open_gop:
+        return Plans(grid, audio, None, "open_gop")
     if copy.max_duration > max_copy_segment_s:
         return Plans(grid, audio, None, "keyframes_too_far")
     return Plans(grid, audio, copy)

@@ -151,10 +151,10 @@ def build_stream_set(
     request: PlaybackRequest,
     subtitle_tracks: tuple[tuple[int, SubtitleTrack], ...] = (),
     *,
-    segment_copy_ok: bool = True,
+    segment_copy_refusal: str | None = None,
 ) -> StreamSet:
     """The renditions of one playback; ``subtitle_tracks`` pairs database ids with tracks.
-    ``segment_copy_ok`` as for :func:`~ferrite.playback.decision.decide`."""
+    ``segment_copy_refusal`` as for :func:`~ferrite.playback.decision.decide`."""
     if decision.segment_container is None or decision.video is None:
         raise NoPlayableMethod("this playback is not HLS")
     video_stream = next(s for s in info.streams if s.index == decision.video.stream_index)
@@ -177,7 +177,7 @@ def build_stream_set(
         )
         for rung in ladder
     )
-    audio = _audio_tracks(info, decision, profile, request, segment_copy_ok)
+    audio = _audio_tracks(info, decision, profile, request, segment_copy_refusal)
     texts: tuple[TextTrack, ...] = ()
     if decision.subtitle is None or decision.subtitle.delivery != "burn":
         texts = tuple(TextTrack(f"s{tid}", tid, t) for tid, t in subtitle_tracks if t.is_text)
@@ -189,7 +189,7 @@ def _audio_tracks(
     decision: Decision,
     profile: DeviceProfile,
     request: PlaybackRequest,
-    segment_copy_ok: bool,
+    segment_copy_refusal: str | None,
 ) -> tuple[AudioTrack, ...]:
     """Every audio track as a rendition, each copied when the device decodes it."""
     chosen = decision.audio.stream_index if decision.audio else None
@@ -199,7 +199,8 @@ def _audio_tracks(
         if stream.index != chosen or plan is None:
             try:
                 other = replace(request, audio_stream=stream.index)
-                plan = decide(info, profile, other, segment_copy_ok=segment_copy_ok).audio
+                refusal = segment_copy_refusal
+                plan = decide(info, profile, other, segment_copy_refusal=refusal).audio
             except NoPlayableMethod:
                 continue
             if plan is None:

@@ -70,6 +70,7 @@ from av.container import InputContainer
 from av.stream import Disposition
 
 from ferrite.errors import ProbeError
+from ferrite.hls.bitstream import h264_open_keyframe, is_annexb, nal_length_size
 from ferrite.library import cues as cue_text
 from ferrite.library.naming import MAX_SIDECAR_BYTES, SUBTITLE_EXTENSIONS, parse_sidecar
 from ferrite.media.info import (
@@ -547,7 +548,7 @@ def _indexed_keyframes(
     tail = _tail(container, video, stamps[-1])
     if tail is None:
         return None, "none"
-    tail_keys, end_pts = tail
+    tail_keys, end_pts, open_gop = tail
     if is_mov:
         # Seeking in MP4 goes by presentation time, so the tail may start a GOP early.
         later = [k for k in tail_keys if k[1] >= stamps[-1]]
@@ -576,6 +577,7 @@ def _indexed_keyframes(
         pts=tuple(pts),
         end_pts=max(end_pts, pts[-1] + 1),
         positions=tuple(positions),
+        open_gop=open_gop,
     )
     return index, "index" if is_mov else "cues"
 
@@ -641,23 +643,44 @@ def _keyframe_at(container: InputContainer, video: Any, target: int, dts: int) -
 
 def _tail(
     container: InputContainer, video: Any, timestamp: int
-) -> tuple[list[tuple[int, int]], int] | None:
-    """Demux from (about) ``timestamp`` to the end: the keyframes seen as (pts, dts), and
-    where the last frame ends."""
+) -> tuple[list[tuple[int, int]], int, bool] | None:
+    """Demux from (about) ``timestamp`` to the end: the keyframes seen as (pts, dts),
+    where the last frame ends, and whether a keyframe there opens an open GOP."""
     container.seek(timestamp, stream=video, backward=True)
     keys: list[tuple[int, int]] = []
     end = None
     frame = _frame_ticks(video)
+    opens = _OpenGop(video)
     for pkt in container.demux(video):
         if pkt.pts is None:
             continue
         if pkt.is_keyframe:
             keys.append((pkt.pts, pkt.dts if pkt.dts is not None else pkt.pts))
+            opens.see(pkt)
         stop = pkt.pts + (pkt.duration or frame)
         end = stop if end is None else max(end, stop)
     if not keys or end is None:
         return None
-    return keys, end
+    return keys, end, opens.found
+
+
+class _OpenGop:
+    """Watches a video stream's keyframe packets for an H.264 open GOP: a keyframe after
+    the first that is a recovery-point I picture, not an IDR."""
+
+    def __init__(self, video: Any) -> None:
+        cc = video.codec_context
+        self.h264 = (cc.name if cc is not None else "") == "h264"
+        extradata = cc.extradata if cc is not None else None
+        self.length_size = nal_length_size(extradata, "h264")
+        self.found = False
+
+    def see(self, pkt: Any) -> None:
+        if not self.h264 or self.found or not pkt.size:
+            return
+        data = bytes(pkt)
+        size = None if is_annexb(data) else (self.length_size or 4)
+        self.found = h264_open_keyframe(data, size)
 
 
 def _strictly_increasing(pts: list[int], positions: list[int]) -> tuple[list[int], list[int]]:
@@ -683,6 +706,7 @@ def _demux_pass(
     frame = _frame_ticks(video)
     collected: dict[int, list[SubtitleCue]] = {s.index: [] for s in subs}
     video_index = video.index
+    opens = _OpenGop(video)
     try:
         for pkt in container.demux(video, *subs):
             if pkt.stream_index != video_index:
@@ -694,6 +718,7 @@ def _demux_pass(
             if pkt.is_keyframe:
                 pts.append(t)
                 positions.append(pkt.pos if pkt.pos is not None else -1)
+                opens.see(pkt)
             stop = t + (pkt.duration or frame)
             end = stop if end is None else max(end, stop)
     except av.error.FFmpegError as exc:
@@ -711,6 +736,7 @@ def _demux_pass(
             pts=tuple(pts),
             end_pts=max(end, pts[-1] + 1),
             positions=tuple(positions),
+            open_gop=opens.found,
         ),
         collected,
     )

@@ -276,6 +276,7 @@ def _insert_media(conn: Connection, file_id: int, info: MediaInfo) -> None:
                 end_pts=kf.end_pts,
                 pts=pack_deltas(kf.pts),
                 positions=pack_deltas(kf.positions) if kf.positions else None,
+                open_gop=kf.open_gop,
             )
         )
     if info.subtitles:
@@ -705,6 +706,7 @@ def load_media(conn: Connection, file_id: int) -> MediaInfo:
             pts=tuple(unpack_deltas(kf_row.pts)),
             end_pts=kf_row.end_pts,
             positions=tuple(unpack_deltas(kf_row.positions)) if kf_row.positions else (),
+            open_gop=bool(kf_row.open_gop),
         )
     return MediaInfo(
         container=row.container or "",

@@ -82,6 +82,10 @@ class KeyframeIndex:
     pts: tuple[int, ...]
     end_pts: int
     positions: tuple[int, ...] = ()
+    #: H.264 keyframes after the first are not IDR (open GOPs, recovery points): pictures
+    #: after them in decode order may reference the GOP before, so no segment that starts
+    #: on one decodes on its own (browsers fail on it after a seek).
+    open_gop: bool = False
 
     def times(self) -> list[float]:
         tb = self.time_base

@@ -64,6 +64,7 @@ REASONS: Final = (
     "hdr_not_supported",  # tone-mapped to SDR
     "interlaced",  # the device can't deinterlace: the transcode does
     "keyframes_too_far",  # HLS: keyframes too far apart (or unknown) to cut copy segments
+    "open_gop",  # HLS: H.264 open GOPs; a copied segment would not decode on its own
     "bitrate_exceeds_limit",  # device or request max_bitrate
     "audio_codec_not_supported",
     "audio_channels_exceed",
@@ -367,12 +368,13 @@ def decide(
     profile: DeviceProfile,
     request: PlaybackRequest,
     *,
-    segment_copy_ok: bool = True,
+    segment_copy_refusal: str | None = None,
 ) -> Decision:
     """Decide how ``profile`` plays ``info`` as asked by ``request``.
 
-    ``segment_copy_ok`` is False when the video's keyframes can't cut HLS segments for a
-    stream copy (``ferrite.hls.plan.Plans.copy`` is None): HLS then transcodes the video.
+    ``segment_copy_refusal`` says why the video can't be cut into stream-copy HLS segments
+    (``ferrite.hls.plan.Plans.copy_refusal``: ``keyframes_too_far``, ``open_gop``,
+    ``no_keyframes``); HLS then transcodes the video, with that reason.
 
     Raises ``Unprocessable`` for a request naming streams the file doesn't have and
     ``NoPlayableMethod`` when nothing Ferrite can produce plays on the device.
@@ -473,8 +475,9 @@ def decide(
     # HLS from here on.
     if video is None:
         reasons.add("no_video")
-    elif not segment_copy_ok and video_copy_ok:
-        reasons.add("keyframes_too_far")
+    elif segment_copy_refusal is not None and video_copy_ok:
+        # An unindexed video (no_keyframes) has nothing to cut at either.
+        reasons.add("open_gop" if segment_copy_refusal == "open_gop" else "keyframes_too_far")
         video_copy_ok = False
 
     # Pick the segment container (fMP4 first). A copied stream that no segment format

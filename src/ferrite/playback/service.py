@@ -225,8 +225,8 @@ class PlaybackService:
             start_s=start_s,
             protocol="hls" if protocol == "hls" else "auto",
         )
-        copy_ok = ctx.plans.copy is not None
-        decision = decide(ctx.info, profile, request, segment_copy_ok=copy_ok)
+        refusal = ctx.plans.copy_refusal
+        decision = decide(ctx.info, profile, request, segment_copy_refusal=refusal)
         session = self.sessions.create(
             user_id=user_id,
             item_id=item_id,
@@ -239,7 +239,7 @@ class PlaybackService:
         )
         if decision.hls:
             streams = build_stream_set(
-                ctx.info, decision, profile, request, subs, segment_copy_ok=copy_ok
+                ctx.info, decision, profile, request, subs, segment_copy_refusal=refusal
             )
             session.context = HlsPlayback(ctx, streams, profile, decision)
         elif decision.progressive is not None:

@@ -10,10 +10,11 @@ How the pieces fit (each verified against real ffmpeg in ``tests/transcode``):
 
 - **Source timeline.** ``-copyts`` keeps the source's timestamps; the input ``-ss`` seeks
   to boundary ``k`` (ffmpeg adds the file's start time to ``-ss``, so we pass
-  ``boundary - start_time``) and, since seeking is accurate, decoding starts exactly at
-  that frame. ``-avoid_negative_ts disabled``, ``-muxdelay 0``/``-muxpreload 0`` and the TS
-  muxer's ``mpegts_copyts=1``/``avoid_negative_ts=disabled`` stop every layer from shifting
-  timestamps, so segment ``n`` has the same PTS whichever run made it.
+  ``boundary - start_time``, a quarter frame early like the forced keyframes: a grid
+  boundary may fall between two frames) and, since seeking is accurate, the output starts
+  exactly at that frame. ``-avoid_negative_ts disabled``, ``-muxdelay 0``/``-muxpreload 0``
+  and the TS muxer's ``mpegts_copyts=1``/``avoid_negative_ts=disabled`` stop every layer
+  from shifting timestamps, so segment ``n`` has the same PTS whichever run made it.
 - **Keyframes at the boundaries.** ``-force_key_frames`` lists the boundaries (absolute,
   a quarter frame early to absorb rounding) as IDR frames (``-forced-idr 1``); scene-cut
   keyframes are off (``-sc_threshold 0``, x264 ``scenecut=0``) and the GOP cap ``-g`` is
@@ -491,6 +492,13 @@ def transcode_argv(job: TranscodeJob) -> list[str]:
     b = job.boundaries
     fps = _frame_rate(job)
     audio_rate = _audio_rate(job.audio) if job.audio is not None else 48_000
+    # A video boundary's first frame is the first at or after ``boundary - eps``: where
+    # the forced keyframe lands (below), so also where a run starting or stopping there
+    # must start or stop, or a frame just before an off-frame boundary (a grid point
+    # between two frames) would be in a segment from one run and missing from another's.
+    eps = 0.25 / fps if fps else 0.002
+    if job.video is None:
+        eps = 0.0
     # Audio-only runs start on the AAC frame grid of a run from segment 0 (see below).
     start = b[k] if job.video is not None else _aac_grid_start(b, k, audio_rate)
 
@@ -498,9 +506,9 @@ def transcode_argv(job: TranscodeJob) -> list[str]:
     if job.threads:
         args += ["-threads", str(job.threads)]
     args += _hw_device_args(job)
-    args += ["-copyts", "-ss", _t(start - job.source_start_s)]
+    args += ["-copyts", "-ss", _t(start - eps - job.source_start_s)]
     if stop < len(b):
-        args += ["-to", _t(b[stop] - job.source_start_s)]
+        args += ["-to", _t(b[stop] - eps - job.source_start_s)]
     args += ["-i", job.input]
 
     maps: list[str] = []
@@ -510,7 +518,6 @@ def transcode_argv(job: TranscodeJob) -> list[str]:
         graph, extra_inputs = _video_filter(job, v)
         args += [*extra_inputs, "-filter_complex", graph]
         maps += ["-map", "[vout]"]
-        eps = 0.25 / fps if fps else 0.002
         keyframes = ",".join(_t(t - eps) for t in b[k:stop])
         codecs += _encoder_args(job, v, _gop(job, stop))
         codecs += ["-force_key_frames", keyframes, "-fps_mode:v", "passthrough"]
