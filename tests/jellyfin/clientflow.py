@@ -139,7 +139,9 @@ def play_url(client: JellyfinClient, url: str, item_id: str, info: dict[str, Any
     return stream + f"&PlaySessionId={info['PlaySessionId']}"
 
 
-def report(client: JellyfinClient, item_id: str, info: dict[str, Any], positions: list[float]) -> None:
+def report(
+    client: JellyfinClient, item_id: str, info: dict[str, Any], positions: list[float]
+) -> None:
     """playing, progress at each position, stopped at the last one."""
     base = {
         "ItemId": item_id,

@@ -40,9 +40,7 @@ class Jf:
         return item_guid(self.items[title])
 
     def ferrite_login(self, name: str) -> dict[str, str]:
-        r = self.client.post(
-            "/api/auth/login", json={"username": name, "password": USERS[name]}
-        )
+        r = self.client.post("/api/auth/login", json={"username": name, "password": USERS[name]})
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
@@ -97,7 +95,9 @@ def start(root: Path, paths: dict[str, Path], **overrides: Any) -> Iterator[Jf]:
     server = ServerThread(create_app(settings, passwords=passwords)).start()
     try:
         with AppClient(server) as c:
-            assert c.post("/api/setup", json={"username": "root", "password": "pw"}).status_code == 201
+            assert (
+                c.post("/api/setup", json={"username": "root", "password": "pw"}).status_code == 201
+            )
             login = c.post("/api/auth/login", json={"username": "root", "password": "pw"})
             admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
             libraries = {}
@@ -126,9 +126,9 @@ def start(root: Path, paths: dict[str, Path], **overrides: Any) -> Iterator[Jf]:
             for item in top:
                 titles[item["title"]] = item["id"]
                 if item["kind"] == "show":
-                    for season in c.get(
-                        f"/api/items/{item['id']}/children", headers=admin
-                    ).json()["items"]:
+                    for season in c.get(f"/api/items/{item['id']}/children", headers=admin).json()[
+                        "items"
+                    ]:
                         titles[season["title"]] = season["id"]
                         for ep in c.get(
                             f"/api/items/{season['id']}/children", headers=admin
