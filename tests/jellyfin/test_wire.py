@@ -47,8 +47,10 @@ def test_date_is_dotnet_iso() -> None:
 @pytest.mark.parametrize(
     "header",
     [
-        'MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="abc", Version="10.11.0", Token="T1"',
-        "MediaBrowser Client=Jellyfin%20Web, Device=Firefox, DeviceId=abc, Version=10.11.0, Token=T1",
+        'MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="abc", Version="10.11.0", '
+        'Token="T1"',
+        "MediaBrowser Client=Jellyfin%20Web, Device=Firefox, DeviceId=abc, Version=10.11.0, "
+        "Token=T1",
         'Emby Client="Jellyfin Web",Device="Firefox",DeviceId="abc",Version="10.11.0",Token="T1"',
         'MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="abc", Version="10.11.0", '
         'Token="None", Token="T1"',
@@ -156,6 +158,9 @@ def test_openapi_checker_catches_missing_non_null_fields() -> None:
     )
     assert any("SupportsDirectPlay: missing" in p for p in problems)
     assert any("TranscodingSubProtocol: missing" in p for p in problems)
-    wrong = b'{"Items": [{"Id": "nope", "Type": "Movie", "MediaType": "Video"}], "TotalRecordCount": 1, "StartIndex": 0}'
+    wrong = (
+        b'{"Items": [{"Id": "nope", "Type": "Movie", "MediaType": "Video"}],'
+        b' "TotalRecordCount": 1, "StartIndex": 0}'
+    )
     problems = openapi.check("GET", "/Items", 200, wrong, "application/json")
     assert any("not a GUID" in p for p in problems)
