@@ -234,15 +234,18 @@ async def episodes(ctx: Ctx) -> Response:
 
 async def item_detail(ctx: Ctx, user: Principal, item_id: int) -> dict[str, Any]:
     """A ``BaseItemDto`` with ``MediaSources``/``MediaStreams`` for a playable item."""
-    row = await ctx.svc.db.read(
-        lambda c: jq.get_row(c, item_id, user_id=user.id, libraries=user.libraries)
-    )
+
+    def read(conn: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        row = jq.get_row(conn, item_id, user_id=user.id, libraries=user.libraries)
+        if row["kind"] not in ("movie", "episode"):
+            return row, None
+        detail = queries.get_item(conn, item_id, user_id=user.id, libraries=user.libraries)
+        return row, detail
+
+    row, detail = await ctx.svc.db.read(read)  # one trip to the reader pool
     st = state(ctx.svc)
     out = base_item(row, server_id=st.server_id, image_key=st.image_key)
-    if row["kind"] in ("movie", "episode"):
-        detail = await ctx.svc.db.read(
-            lambda c: queries.get_item(c, item_id, user_id=user.id, libraries=user.libraries)
-        )
+    if detail is not None:
         files = [f for f in detail["files"] if f["playable"]]
         sources = [media_source(detail, f, direct=True, transcoding=True) for f in files[:1]]
         out["MediaSources"] = sources
