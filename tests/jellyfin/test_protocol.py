@@ -314,3 +314,12 @@ def test_keep_alive_websocket(jf: Jf) -> None:
         websocket.create_connection(
             jf.url.replace("http://", "ws://") + "/socket?api_key=bad", timeout=10
         )
+
+
+def test_web_ui_pages_sharing_a_jellyfin_segment_stay_ferrites(jf: Jf) -> None:
+    for path in ("/library/1", "/search"):
+        page = jf.client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        api = jf.client.get(path, headers={"Accept": "application/json"})
+        assert (api.status_code, api.json()) == (404, {})

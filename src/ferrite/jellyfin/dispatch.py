@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ferrite import metrics
 from ferrite.auth.tokens import Principal
-from ferrite.errors import BadRequest, FerriteError, NotFound, TokenInvalid, Unprocessable
+from ferrite.errors import BadRequest, FerriteError, TokenInvalid, Unprocessable
 from ferrite.jellyfin.wire import ClientInfo, fold, parse_authorization, prune
 from ferrite.services import Services
 
@@ -57,6 +57,10 @@ CLAIMED: Final = frozenset(
         "socket", "emby",
     }
 )  # fmt: skip
+
+#: Jellyfin segments that are also client routes of Ferrite's web UI (``/library/3``,
+#: ``/search``): a browser loading such a page (``Accept: text/html``) gets Ferrite's UI.
+SHARED: Final = frozenset({"library", "search"})
 
 _CORS: Final = [
     (b"access-control-allow-origin", b"*"),
@@ -293,7 +297,7 @@ class JellyfinMiddleware:
         kind = scope["type"]
         if kind in ("http", "websocket"):
             first = scope["path"].strip("/").split("/", 1)[0].lower()
-            if first in CLAIMED:
+            if first in CLAIMED and not (first in SHARED and _wants_html(scope)):
                 if kind == "http":
                     await self.api.handle(scope, receive, send)
                     return
@@ -303,5 +307,8 @@ class JellyfinMiddleware:
         await self.app(scope, receive, send)
 
 
-def item_not_found() -> NotFound:
-    return NotFound("Item not found.")
+def _wants_html(scope: Scope) -> bool:
+    for key, value in scope.get("headers") or ():
+        if key == b"accept":
+            return b"text/html" in value
+    return False
