@@ -317,9 +317,12 @@ def test_keep_alive_websocket(jf: Jf) -> None:
 
 
 def test_web_ui_pages_sharing_a_jellyfin_segment_stay_ferrites(jf: Jf) -> None:
-    for path in ("/library/1", "/search"):
+    token, _ = jf.jf_login("alice")
+    for path in ("/library/1", "/search", "/Search/Hints"):
         page = jf.client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
-        api = jf.client.get(path, headers={"Accept": "application/json"})
+        api = jf.client.get(path, headers=jf.headers(token))
+        assert (api.status_code, api.json()) == (404, {})
+        api = jf.client.get(path, params={"api_key": token})
         assert (api.status_code, api.json()) == (404, {})

@@ -59,7 +59,9 @@ CLAIMED: Final = frozenset(
 )  # fmt: skip
 
 #: Jellyfin segments that are also client routes of Ferrite's web UI (``/library/3``,
-#: ``/search``): a browser loading such a page (``Accept: text/html``) gets Ferrite's UI.
+#: ``/search``): claimed only from a Jellyfin client (one that sends a ``MediaBrowser``/
+#: ``Emby`` authorization, an ``X-Emby-*`` header or an ``api_key``); a browser loading the
+#: page gets Ferrite's UI.
 SHARED: Final = frozenset({"library", "search"})
 
 _CORS: Final = [
@@ -297,7 +299,7 @@ class JellyfinMiddleware:
         kind = scope["type"]
         if kind in ("http", "websocket"):
             first = scope["path"].strip("/").split("/", 1)[0].lower()
-            if first in CLAIMED and not (first in SHARED and _wants_html(scope)):
+            if first in CLAIMED and (first not in SHARED or _jellyfin_client(scope)):
                 if kind == "http":
                     await self.api.handle(scope, receive, send)
                     return
@@ -307,8 +309,11 @@ class JellyfinMiddleware:
         await self.app(scope, receive, send)
 
 
-def _wants_html(scope: Scope) -> bool:
+def _jellyfin_client(scope: Scope) -> bool:
     for key, value in scope.get("headers") or ():
-        if key == b"accept":
-            return b"text/html" in value
-    return False
+        if key.startswith((b"x-emby", b"x-mediabrowser")):
+            return True
+        if key == b"authorization" and value[:6].lower() in (b"mediab", b"emby t", b"emby c"):
+            return True
+    query = scope.get("query_string", b"").lower()
+    return b"api_key=" in query or b"apikey=" in query
