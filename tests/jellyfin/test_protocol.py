@@ -12,7 +12,7 @@ import websocket
 
 from ferrite.jellyfin.wire import dashed
 from tests.jellyfin import openapi
-from tests.jellyfin.clientflow import DIRECT_PROFILE
+from tests.jellyfin.clientflow import DIRECT_PROFILE, HLS_PROFILE, decode
 from tests.jellyfin.conftest import DEVICE, Jf
 
 
@@ -107,16 +107,27 @@ def test_another_users_id_is_403_for_a_non_admin(jf: Jf) -> None:
     )
 
 
-def test_dashed_guids_and_mixed_case_query_keys(jf: Jf) -> None:
+def test_dashed_guids(jf: Jf) -> None:
     token, _ = jf.jf_login("alice")
     h = jf.headers(token)
     r = jf.client.get(f"/Items/{dashed(jf.guid('Plain')).upper()}", headers=h)
     _ok(r, "GET", "/Items/{itemId}")
     assert r.json()["Id"] == jf.guid("Plain")  # always answered in the N form
+    r = jf.client.get(f"/Shows/{dashed(jf.guid('Test Show'))}/Seasons", headers=h)
+    assert [s["Name"] for s in r.json()["Items"]] == ["Season 1"]
+    r = jf.client.get(
+        "/Items", params={"Ids": f"{jf.guid('Plain')},{dashed(jf.guid('Other'))}"}, headers=h
+    )
+    assert sorted(i["Name"] for i in r.json()["Items"]) == ["Other", "Plain"]
+
+
+def test_mixed_case_query_keys(jf: Jf) -> None:
+    token, _ = jf.jf_login("alice")
+    h = jf.headers(token)
     views = jf.client.get("/UserViews", headers=h).json()["Items"]
     movies = next(v["Id"] for v in views if v["Name"] == "Movies")
     r = jf.client.get(
-        f"/items?PARENTID={dashed(movies)}&includeitemtypes=Movie&SortBy=SortName&sortorder=Descending",
+        f"/items?PARENTID={movies}&includeitemtypes=Movie&SortBy=SortName&sortorder=Descending",
         headers=h,
     )
     _ok(r, "GET", "/Items")
@@ -129,12 +140,22 @@ def test_dashed_guids_and_mixed_case_query_keys(jf: Jf) -> None:
     _ok(r, "GET", "/Items")
     assert r.json()["TotalRecordCount"] == 2
     assert len(r.json()["Items"]) == 1
-    r = jf.client.get("/Items", params={"SearchTerm": "pla", "Recursive": "true"}, headers=h)
+    r = jf.client.get("/Items", params={"SEARCHTERM": "pla", "Recursive": "true"}, headers=h)
     assert [i["Name"] for i in r.json()["Items"]] == ["Plain"]
     r = jf.client.get(
-        "/Items", params={"Ids": f"{jf.guid('Plain')},{dashed(jf.guid('Other'))}"}, headers=h
+        "/Items", params={"includeItemTypes": "Movie,Series", "recursive": "1"}, headers=h
     )
-    assert sorted(i["Name"] for i in r.json()["Items"]) == ["Other", "Plain"]
+    assert sorted(i["Name"] for i in r.json()["Items"]) == ["Other", "Plain", "Test Show"]
+    r = jf.client.get(
+        "/Items",
+        params=[
+            ("IncludeItemTypes", "Movie"),
+            ("IncludeItemTypes", "Series"),
+            ("Recursive", "true"),
+        ],
+        headers=h,
+    )  # repeated instead of comma-separated
+    assert sorted(i["Name"] for i in r.json()["Items"]) == ["Other", "Plain", "Test Show"]
 
 
 def test_unknown_routes_are_404_empty_object_logged_once(
@@ -326,3 +347,55 @@ def test_web_ui_pages_sharing_a_jellyfin_segment_stay_ferrites(jf: Jf) -> None:
         assert (api.status_code, api.json()) == (404, {})
         api = jf.client.get(path, params={"api_key": token})
         assert (api.status_code, api.json()) == (404, {})
+
+
+def test_profile_without_hls_gets_a_progressive_stream(jf: Jf) -> None:
+    token, _ = jf.jf_login("alice")
+    profile = {
+        "DirectPlayProfiles": [
+            {"Container": "mkv", "Type": "Video", "VideoCodec": "h264", "AudioCodec": "aac"}
+        ],
+        "TranscodingProfiles": [
+            {"Container": "mkv", "Type": "Video", "VideoCodec": "h264", "AudioCodec": "aac",
+             "Protocol": "http"}
+        ],
+    }  # fmt: skip
+    r = jf.client.post(
+        f"/Items/{jf.guid('Plain')}/PlaybackInfo",  # an MP4: not a file this device plays
+        json={"DeviceProfile": profile},
+        headers=jf.headers(token),
+    )
+    _ok(r, "POST", "/Items/{itemId}/PlaybackInfo")
+    source = r.json()["MediaSources"][0]
+    assert source["SupportsDirectPlay"] is False
+    assert source["TranscodingSubProtocol"] == "http"
+    assert source["TranscodingUrl"].startswith("/api/playback/")
+    frames, _ = decode(jf.url + source["TranscodingUrl"], frames=24)
+    assert frames == 24
+
+
+def test_active_encodings_delete_ends_the_play_session(jf: Jf) -> None:
+    token, _ = jf.jf_login("alice")
+    r = jf.client.post(
+        f"/Items/{jf.guid('Plain')}/PlaybackInfo",
+        json={"DeviceProfile": HLS_PROFILE},
+        headers=jf.headers(token),
+    )
+    info = r.json()
+    master = jf.url + info["MediaSources"][0]["TranscodingUrl"]
+    assert jf.client.get(master).status_code == 200
+    other, _ = jf.jf_login("bob")
+    r = jf.client.delete(
+        "/Videos/ActiveEncodings",
+        params={"PlaySessionId": info["PlaySessionId"], "DeviceId": "x"},
+        headers=jf.headers(other),
+    )
+    assert r.status_code == 204
+    assert jf.client.get(master).status_code == 200  # bob can't end alice's session
+    r = jf.client.delete(
+        "/Videos/ActiveEncodings",
+        params={"PlaySessionId": info["PlaySessionId"], "DeviceId": "x"},
+        headers=jf.headers(token),
+    )
+    assert r.status_code == 204
+    assert jf.client.get(master).status_code == 404

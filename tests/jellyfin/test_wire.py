@@ -164,3 +164,20 @@ def test_openapi_checker_catches_missing_non_null_fields() -> None:
     )
     problems = openapi.check("GET", "/Items", 200, wrong, "application/json")
     assert any("not a GUID" in p for p in problems)
+
+
+#: Non-null properties of MediaSourceInfo in the Kotlin SDK's generated model
+#: (jellyfin-sdk-kotlin, jellyfin-model/.../api/MediaSourceInfo.kt); the checker derives its
+#: list from the OpenAPI document's ``nullable`` flags, which is what that generator reads.
+KOTLIN_MEDIA_SOURCE_NON_NULL = {
+    "Protocol", "Type", "IsRemote", "ReadAtNativeFramerate", "IgnoreDts", "IgnoreIndex",
+    "GenPtsInput", "SupportsTranscoding", "SupportsDirectStream", "SupportsDirectPlay",
+    "IsInfiniteStream", "RequiresOpening", "RequiresClosing", "RequiresLooping",
+    "SupportsProbing", "TranscodingSubProtocol",
+}  # fmt: skip
+
+
+def test_the_checkers_non_null_list_covers_the_kotlin_sdks() -> None:
+    schema = openapi.document()["components"]["schemas"]["MediaSourceInfo"]
+    derived = {k for k, v in schema["properties"].items() if not v.get("nullable")}
+    assert derived >= KOTLIN_MEDIA_SOURCE_NON_NULL
