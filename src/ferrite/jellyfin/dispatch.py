@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +37,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ferrite import metrics
 from ferrite.auth.tokens import Principal
-from ferrite.errors import BadRequest, FerriteError, TokenInvalid, Unprocessable
+from ferrite.errors import (
+    BadRequest,
+    FerriteError,
+    InvalidRange,
+    Overloaded,
+    TokenInvalid,
+    TooManyRequests,
+    Unprocessable,
+)
 from ferrite.jellyfin.wire import ClientInfo, fold, parse_authorization, prune
 from ferrite.services import Services
 
@@ -280,8 +289,10 @@ class JellyfinApi:
             if exc.status >= 500:
                 log.error("jellyfin %s: %s", route.path, exc.message, exc_info=exc)
             response = _error(exc.status, exc.message)
-            if exc.status in (429, 503):
-                response.headers["retry-after"] = "5"
+            if isinstance(exc, InvalidRange):
+                response.headers["content-range"] = f"bytes */{exc.size}"
+            if isinstance(exc, TooManyRequests | Overloaded):
+                response.headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
         except Exception:
             log.exception("jellyfin %s %s failed", method, route.path)
             response = _error(500, "Something went wrong on the server; it was logged.")

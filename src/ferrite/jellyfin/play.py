@@ -43,6 +43,7 @@ from ferrite.jellyfin.profile import capabilities
 from ferrite.jellyfin.state import Play, acting_user, playback, state
 from ferrite.jellyfin.wire import item_guid, parse_bool, parse_ticks
 from ferrite.library import queries
+from ferrite.playback.service import HlsPlayback
 from ferrite.playback.sessions import Session
 
 router = Router()
@@ -214,7 +215,7 @@ async def master(ctx: Ctx) -> Response:
         )
     if session.item_id != item_id:
         raise BadRequest("This play session is for another item.")
-    if session.context is None or not hasattr(session.context, "streams"):
+    if not isinstance(session.context, HlsPlayback):
         raise BadRequest("This play session is direct play; fetch /Videos/{id}/stream instead.")
     session.touch(pb.clock())
     text = pb.master(session, token).decode()
