@@ -399,3 +399,15 @@ def test_active_encodings_delete_ends_the_play_session(jf: Jf) -> None:
     )
     assert r.status_code == 204
     assert jf.client.get(master).status_code == 404
+
+
+def test_request_log_names_the_route_template_never_the_token(
+    jf: Jf, caplog: pytest.LogCaptureFixture
+) -> None:
+    token, _ = jf.jf_login("alice")
+    caplog.set_level(logging.INFO, logger="ferrite.http")
+    r = jf.client.head(f"/Videos/{jf.guid('Other')}/stream", params={"api_key": token})
+    assert r.status_code == 200
+    lines = [m for m in caplog.messages if "route=" in m]
+    assert any("route=/Videos/{itemId}/stream" in m for m in lines), lines
+    assert not any(token in m for m in caplog.messages)
