@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ferrite.auth.tokens import Principal, load_or_create_secret
-from ferrite.errors import BadRequest, Forbidden, NotFound
+from ferrite.errors import BadRequest, NotFound, Unauthorized
 from ferrite.jellyfin.wire import USER, parse_id
 from ferrite.playback.service import PlaybackService
 from ferrite.services import Services
@@ -76,7 +76,8 @@ def acting_user(svc: Services, caller: Principal, user_guid: str | None) -> Prin
     if user_id == caller.id:
         return caller
     if not caller.is_admin:
-        raise Forbidden("A user can only act for themselves.")
+        # The rule (and what makes a confused client log in again): 401.
+        raise Unauthorized("This token is another user's; a user can only act for themselves.")
     other = svc.auth.table.get(user_id)
     if other is None:
         raise NotFound("User not found.")

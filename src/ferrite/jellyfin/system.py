@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from ferrite.errors import BadRequest, Forbidden, NotFound
+from ferrite.errors import BadRequest, NotFound, Unauthorized
 from ferrite.jellyfin.dispatch import Ctx, Router, json_response
 from ferrite.jellyfin.dto import PRODUCT_NAME, VERSION, user_dto
 from ferrite.jellyfin.state import state
@@ -152,7 +152,7 @@ async def authenticate(ctx: Ctx) -> Response:
 def _me(ctx: Ctx, user_id: int) -> Response:
     caller = ctx.user
     if user_id != caller.id and not caller.is_admin:
-        raise Forbidden("A user can only see themselves.")
+        raise Unauthorized("This token is another user's; a user can only see themselves.")
     principal = caller if user_id == caller.id else ctx.svc.auth.table.get(user_id)
     if principal is None:
         raise NotFound("User not found.")
