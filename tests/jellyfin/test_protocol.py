@@ -411,3 +411,37 @@ def test_request_log_names_the_route_template_never_the_token(
     lines = [m for m in caplog.messages if "route=" in m]
     assert any("route=/Videos/{itemId}/stream" in m for m in lines), lines
     assert not any(token in m for m in caplog.messages)
+
+
+def test_direct_play_subtitles_are_delivered_as_files(jf: Jf) -> None:
+    token, _ = jf.jf_login("alice")
+    r = jf.client.post(
+        f"/Items/{jf.guid('Plain')}/PlaybackInfo",
+        json={"DeviceProfile": DIRECT_PROFILE},
+        headers=jf.headers(token),
+    )
+    _ok(r, "POST", "/Items/{itemId}/PlaybackInfo")
+    source = r.json()["MediaSources"][0]
+    assert source["SupportsDirectPlay"] is True
+    sub = next(s for s in source["MediaStreams"] if s["Type"] == "Subtitle")
+    assert sub["IsExternal"] is True
+    assert sub["DeliveryMethod"] == "External"
+    assert token not in sub["DeliveryUrl"]  # the session's stream token, not the user's
+    vtt = jf.client.get(sub["DeliveryUrl"])  # no header: as a player fetches it
+    assert vtt.status_code == 200
+    assert vtt.text.startswith("WEBVTT")
+    assert "00:00:00.500 --> 00:00:01.500\nHello there" in vtt.text
+    srt_url = f"/Videos/{jf.guid('Plain')}/{jf.guid('Plain')}/Subtitles/{sub['Index']}/Stream.srt"
+    srt = jf.client.get(srt_url, params={"api_key": token})
+    assert srt.status_code == 200
+    assert srt.text.startswith("1\n00:00:00,500 --> 00:00:01,500\nHello there")
+    assert jf.client.get(srt_url).status_code == 401
+    bob, _ = jf.jf_login("bob")
+    other = sub["DeliveryUrl"].replace(jf.guid("Plain"), jf.guid("Other"))
+    assert jf.client.get(other).status_code == 401  # the stream token is Plain's
+    assert (
+        jf.client.get(
+            srt_url.replace(f"/{sub['Index']}/", "/99/"), params={"api_key": bob}
+        ).status_code
+        == 404
+    )

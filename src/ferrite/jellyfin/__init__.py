@@ -12,6 +12,7 @@ progress record per (user, item), one playback engine — never a second source 
     system.py    server info, log-in, users
     browse.py    views, items, shows, images, played/favourite marks
     play.py      PlaybackInfo, direct stream, HLS master, playback reports
+    subtitles.py subtitle files (WebVTT/SubRip) for direct play
     socket.py    the keep-alive WebSocket
 
 ``install(app)`` puts the middleware in front of Ferrite's routers (docs/jellyfin.md).
@@ -21,14 +22,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ferrite.jellyfin import browse, play, system
+from ferrite.jellyfin import browse, play, subtitles, system
 from ferrite.jellyfin.dispatch import JellyfinApi, JellyfinMiddleware, Router
 from ferrite.jellyfin.socket import socket
 
 
 def build_api() -> JellyfinApi:
     router = Router()
-    for module in (system, browse, play):
+    for module in (system, browse, play, subtitles):
         router.include(module.router)
     return JellyfinApi(router, websocket=socket)
 

@@ -41,6 +41,7 @@ from ferrite.jellyfin.dispatch import Ctx, Router, json_response
 from ferrite.jellyfin.dto import media_source, subtitle_track_for
 from ferrite.jellyfin.profile import capabilities
 from ferrite.jellyfin.state import Play, acting_user, playback, state
+from ferrite.jellyfin.subtitles import delivery_url
 from ferrite.jellyfin.wire import item_guid, parse_bool, parse_ticks
 from ferrite.library import queries
 from ferrite.playback.service import HlsPlayback
@@ -126,7 +127,19 @@ async def playback_info(ctx: Ctx) -> Response:
     direct = decision.method == "direct"
     source = media_source(detail, file, direct=direct, transcoding=True)
     guid = item_guid(item_id)
+    text_subs = [
+        s for s in source["MediaStreams"] if s["Type"] == "Subtitle" and s["IsTextSubtitleStream"]
+    ]
+    if direct:
+        for s in text_subs:  # fetched whole by the player, with the session's stream token
+            s["DeliveryMethod"] = "External"
+            s["DeliveryUrl"] = delivery_url(guid, s["Index"], session.id, token)
+            s["IsExternalUrl"] = False
     if decision.hls:
+        in_hls = {t.track_id for t in pb.hls_of(session).streams.subtitles}
+        for s in text_subs:
+            if subtitle_track_for(detail, file, s["Index"]) in in_hls:
+                s["DeliveryMethod"] = "Hls"
         container = pb.hls_of(session).streams.container
         source["TranscodingUrl"] = (
             f"/videos/{guid}/master.m3u8?PlaySessionId={session.id}"
