@@ -445,3 +445,13 @@ def test_direct_play_subtitles_are_delivered_as_files(jf: Jf) -> None:
         ).status_code
         == 404
     )
+
+
+def test_bitrate_test(jf: Jf) -> None:
+    token, _ = jf.jf_login("alice")
+    r = jf.client.get("/playback/bitratetest", params={"size": "500000"}, headers=jf.headers(token))
+    assert r.status_code == 200
+    assert len(r.content) == 500_000
+    assert jf.client.get("/Playback/BitrateTest", params={"Size": "1"}).status_code == 401
+    r = jf.client.get("/Playback/BitrateTest", params={"Size": "-5"}, headers=jf.headers(token))
+    assert r.status_code == 400

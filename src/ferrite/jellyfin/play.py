@@ -29,9 +29,10 @@ anything else is 401. Jellyfin itself serves such URLs to anyone; Ferrite does n
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from ferrite.api.files import serve_item_file
 from ferrite.api.playback import PLAYLIST_TYPE
@@ -42,7 +43,7 @@ from ferrite.jellyfin.dto import media_source, subtitle_track_for
 from ferrite.jellyfin.profile import capabilities
 from ferrite.jellyfin.state import Play, acting_user, playback, state
 from ferrite.jellyfin.subtitles import delivery_url
-from ferrite.jellyfin.wire import item_guid, parse_bool, parse_ticks
+from ferrite.jellyfin.wire import item_guid, parse_bool, parse_int, parse_ticks
 from ferrite.library import queries
 from ferrite.playback.service import HlsPlayback
 from ferrite.playback.sessions import Session
@@ -309,3 +310,28 @@ async def stopped(ctx: Ctx) -> Response:
 @router.route("POST", "/Sessions/Playing/Ping")
 async def ping(ctx: Ctx) -> Response:
     return await _report(ctx, "ping")
+
+
+_BITRATE_TEST_MAX = 100_000_000  # bytes: what jellyfin-web asks at most (10 MB) x 10
+_ZEROS = bytes(64 * 1024)
+
+
+@router.route("GET", "/Playback/BitrateTest")
+async def bitrate_test(ctx: Ctx) -> Response:
+    """``Size`` bytes for the app to time its bandwidth (jellyfin-web, Android TV)."""
+    ctx.user  # noqa: B018  (authenticates)
+    size = parse_int(ctx.q("size"), "Size", lo=0, hi=_BITRATE_TEST_MAX)
+    size = 102_400 if size is None else size
+
+    async def body() -> AsyncIterator[bytes]:
+        left = size
+        while left > 0:
+            chunk = _ZEROS[: min(left, len(_ZEROS))]
+            left -= len(chunk)
+            yield chunk
+
+    return StreamingResponse(
+        body(),
+        media_type="application/octet-stream",
+        headers={"content-length": str(size), "cache-control": "no-store"},
+    )
