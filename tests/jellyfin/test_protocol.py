@@ -455,3 +455,17 @@ def test_bitrate_test(jf: Jf) -> None:
     assert jf.client.get("/Playback/BitrateTest", params={"Size": "1"}).status_code == 401
     r = jf.client.get("/Playback/BitrateTest", params={"Size": "-5"}, headers=jf.headers(token))
     assert r.status_code == 400
+
+
+def test_emby_prefixed_paths(jf: Jf) -> None:
+    r = jf.client.get("/emby/System/Info/Public")
+    _ok(r, "GET", "/System/Info/Public")
+    token, _ = jf.jf_login("alice")
+    assert jf.client.get("/emby/Users/Me", headers=jf.headers(token)).json()["Name"] == "alice"
+    ws = websocket.create_connection(
+        jf.url.replace("http://", "ws://") + f"/embywebsocket?api_key={token}", timeout=10
+    )
+    try:
+        assert json.loads(ws.recv())["MessageType"] == "ForceKeepAlive"
+    finally:
+        ws.close()

@@ -63,7 +63,7 @@ CLAIMED: Final = frozenset(
         "repositories", "scheduledtasks", "search", "sessions", "shows", "songs", "startup",
         "studios", "syncplay", "system", "tmdb", "trailers", "userfavoriteitems",
         "userimage", "useritems", "userplayeditems", "users", "userviews", "videos", "years",
-        "socket", "emby",
+        "socket", "embywebsocket", "emby",
     }
 )  # fmt: skip
 
@@ -310,11 +310,15 @@ class JellyfinMiddleware:
         kind = scope["type"]
         if kind in ("http", "websocket"):
             first = scope["path"].strip("/").split("/", 1)[0].lower()
+            if first == "emby" and len(scope["path"]) > 6:
+                # Emby-era clients put every path under /emby/: the same API.
+                scope = {**scope, "path": scope["path"][5:]}
+                first = scope["path"].strip("/").split("/", 1)[0].lower()
             if first in CLAIMED and (first not in SHARED or _jellyfin_client(scope)):
                 if kind == "http":
                     await self.api.handle(scope, receive, send)
                     return
-                if first == "socket" and self.api.websocket is not None:
+                if first in ("socket", "embywebsocket") and self.api.websocket is not None:
                     await self.api.websocket(scope, receive, send)
                     return
         await self.app(scope, receive, send)
