@@ -276,6 +276,9 @@ def test_images_by_token_or_tag(jf: Jf) -> None:
     assert jf.client.head(path, params={"api_key": token}).status_code == 200
     assert jf.client.get(path, params={"tag": "0" * 32}).status_code == 404
     assert jf.client.get(path).status_code == 401
+    stale = jf.client.get(path, params={"tag": tag, "api_key": "revoked-or-garbage"})
+    assert stale.status_code == 200
+    assert jf.client.get(path, params={"api_key": "garbage"}).status_code == 401
 
 
 def test_played_and_favourite_marks_are_per_user(jf: Jf) -> None:

@@ -311,13 +311,20 @@ async def image(ctx: Ctx) -> Response:
     if ctx.params["imageType"].lower() not in ("primary", "thumb"):
         raise NotFound("This item has no such image.")
     st = state(ctx.svc)
+    tag = ctx.q("tag")
+    user: Principal | None = None
     if ctx.token:
-        libraries = ctx.user.libraries
+        try:
+            user = ctx.user
+        except Unauthorized:
+            if not tag:
+                raise  # a stale token in an image URL still works with the right tag
+    if user is not None:
+        libraries = user.libraries
         name = await ctx.svc.db.read(
             lambda c: queries.item_artwork(c, item_id, libraries=libraries)
         )
     else:
-        tag = ctx.q("tag")
         if not tag:
             raise Unauthorized("An image request needs a token or the image's tag.")
         name = await ctx.svc.db.read(lambda c: queries.item_artwork(c, item_id, libraries=None))
