@@ -479,3 +479,23 @@ def test_emby_prefixed_paths(jf: Jf) -> None:
         assert json.loads(ws.recv())["MessageType"] == "ForceKeepAlive"
     finally:
         ws.close()
+
+
+def test_nothing_playable_is_jellyfins_no_compatible_stream(jf: Jf) -> None:
+    token, _ = jf.jf_login("alice")
+    vp9_only = {
+        "DirectPlayProfiles": [
+            {"Container": "webm", "Type": "Video", "VideoCodec": "vp9", "AudioCodec": "opus"}
+        ],
+        "TranscodingProfiles": [
+            {"Container": "ts", "Type": "Video", "VideoCodec": "vp9", "AudioCodec": "opus",
+             "Protocol": "hls"}
+        ],
+    }  # fmt: skip
+    r = jf.client.post(
+        f"/Items/{jf.guid('Plain')}/PlaybackInfo",
+        json={"DeviceProfile": vp9_only},
+        headers=jf.headers(token),
+    )
+    _ok(r, "POST", "/Items/{itemId}/PlaybackInfo")
+    assert r.json() == {"MediaSources": [], "ErrorCode": "NoCompatibleStream"}

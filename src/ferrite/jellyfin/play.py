@@ -29,6 +29,7 @@ anything else is 401. Jellyfin itself serves such URLs to anyone; Ferrite does n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,7 +37,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ferrite.api.files import serve_item_file
 from ferrite.api.playback import PLAYLIST_TYPE
-from ferrite.errors import BadRequest, NotFound, TokenInvalid, Unauthorized
+from ferrite.errors import BadRequest, NoPlayableMethod, NotFound, TokenInvalid, Unauthorized
 from ferrite.jellyfin.browse import _item_id
 from ferrite.jellyfin.dispatch import Ctx, Router, json_response
 from ferrite.jellyfin.dto import media_source, subtitle_track_for
@@ -49,6 +50,7 @@ from ferrite.playback.service import HlsPlayback
 from ferrite.playback.sessions import Session
 
 router = Router()
+log = logging.getLogger("ferrite.jellyfin")
 
 #: The device assumed when PlaybackInfo carries no DeviceProfile: a native player
 #: (MP4/Matroska, H.264/HEVC/VP9, AAC stereo) — what Kodi, mpv and ExoPlayer all take.
@@ -111,17 +113,22 @@ async def playback_info(ctx: Ctx) -> Response:
             raise BadRequest(f"SubtitleStreamIndex {sub_index} is not a subtitle of this item.")
     direct_ok = _bool_field(fields.get("enabledirectplay"), "EnableDirectPlay")
     pb = playback(ctx.svc)
-    session, decision = await pb.create(
-        user_id=user.id,
-        libraries=user.libraries,
-        item_id=item_id,
-        device=device,
-        start_s=start_s,
-        audio_stream=audio if audio is not None and audio >= 0 else None,
-        subtitle_stream=subtitle,
-        max_bitrate=bitrate if bitrate and bitrate >= 64_000 else None,
-        protocol="hls" if direct_ok is False else None,
-    )
+    try:
+        session, decision = await pb.create(
+            user_id=user.id,
+            libraries=user.libraries,
+            item_id=item_id,
+            device=device,
+            start_s=start_s,
+            audio_stream=audio if audio is not None and audio >= 0 else None,
+            subtitle_stream=subtitle,
+            max_bitrate=bitrate if bitrate and bitrate >= 64_000 else None,
+            protocol="hls" if direct_ok is False else None,
+        )
+    except NoPlayableMethod as exc:
+        # Jellyfin's answer when nothing fits the device: 200 with an error code.
+        log.info("PlaybackInfo for item %s: no compatible stream (%s)", item_id, exc.message)
+        return json_response({"MediaSources": [], "ErrorCode": "NoCompatibleStream"})
     st = state(ctx.svc)
     st.remember(session.id, Play(user.id, item_id, ctx.client.device_id))
     token = ctx.svc.auth.sign_stream_token(session.id, item_id, user.id, session.expires_at)
