@@ -200,6 +200,9 @@ def test_malformed_input_is_a_clear_400(jf: Jf) -> None:
     assert r.status_code == 400
     r = jf.client.get("/Items", params={"Limit": "lots"}, headers=h)
     assert r.status_code == 400
+    r = jf.client.get("/Users/Me", headers={"Authorization": "MediaBrowser ,,,"})
+    assert r.status_code == 400
+    assert "Authorization" in r.json()["title"]
 
 
 def test_cors_preflight(jf: Jf) -> None:

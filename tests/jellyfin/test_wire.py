@@ -64,6 +64,12 @@ def test_authorization_header_forms(header: str) -> None:
     assert info.token == "T1"
 
 
+def test_malformed_mediabrowser_header_is_400() -> None:
+    for bad in ("MediaBrowser ,,,", "MediaBrowser " + "x" * 5000, 'Emby "token"'):
+        with pytest.raises(BadRequest):
+            wire.parse_authorization(bad)
+
+
 def test_authorization_header_not_mediabrowser() -> None:
     assert wire.parse_authorization("Bearer xyz") is None
     assert wire.parse_authorization(None) is None

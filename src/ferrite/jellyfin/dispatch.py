@@ -278,10 +278,10 @@ class JellyfinApi:
         for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True):
             query.setdefault(key.lower(), []).append(value)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        info, token = client_token(headers, query)
         svc: Services = scope["app"].state.services
-        ctx = Ctx(request, svc, params, query, info, token)
         try:
+            info, token = client_token(headers, query)
+            ctx = Ctx(request, svc, params, query, info, token)
             response = await route.handler(ctx)
         except Unprocessable as exc:  # Jellyfin says 400 for every bad parameter
             response = _error(400, exc.message)

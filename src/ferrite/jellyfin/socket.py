@@ -42,9 +42,9 @@ async def socket(scope: Scope, receive: Receive, send: Send) -> None:
     for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True):
         query.setdefault(key.lower(), []).append(value)
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    _info, token = client_token(headers, query)
     svc: Services = scope["app"].state.services
     try:
+        _info, token = client_token(headers, query)
         if not token:
             raise FerriteError("no token")
         svc.auth.tokens.verify(token)

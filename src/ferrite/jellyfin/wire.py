@@ -181,21 +181,30 @@ _SCHEMES = ("mediabrowser", "emby")
 def parse_authorization(header: str | None) -> ClientInfo | None:
     """``MediaBrowser Client="..", Device="..", DeviceId="..", Version="..", Token=".."``
     (quoted or not, URL-encoded values, ``Emby`` as scheme too); ``None`` if ``header``
-    is not of that form. A later ``Token`` wins over an earlier one (some clients append
+    is not of that form; :class:`BadRequest` when it is but can't be read (no ``Key=value``
+    pairs, over 4 KiB). A later ``Token`` wins over an earlier one (some clients append
     one to a header that already had an empty or stale one)."""
     if not header:
         return None
     scheme, _, rest = header.strip().partition(" ")
     if scheme.lower() not in _SCHEMES:
         return None
+    if len(rest) > 4096:
+        raise BadRequest("The Authorization header is too long.")
     fields: dict[str, str] = {}
-    for match in _PAIR.finditer(rest[:4096]):
+    matched = False
+    for match in _PAIR.finditer(rest):
+        matched = True
         key = match.group(1).lower()
         raw = match.group(2) if match.group(2) is not None else match.group(3)
         value = unquote(raw).strip()
         if key == "token" and (not value or value.lower() in ("none", "null")):
             continue
         fields[key] = value
+    if rest.strip() and not matched:
+        raise BadRequest(
+            'Malformed Authorization header: expected MediaBrowser Key="value", ... pairs.'
+        )
     return ClientInfo(
         client=fields.get("client", "")[:128],
         device=fields.get("device", "")[:128],
