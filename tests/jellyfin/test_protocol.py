@@ -502,3 +502,14 @@ def test_nothing_playable_is_jellyfins_no_compatible_stream(jf: Jf) -> None:
     )
     _ok(r, "POST", "/Items/{itemId}/PlaybackInfo")
     assert r.json() == {"MediaSources": [], "ErrorCode": "NoCompatibleStream"}
+
+
+def test_a_show_cannot_be_marked_played_but_can_be_a_favourite(jf: Jf) -> None:
+    token, _ = jf.jf_login("alice")
+    show = jf.guid("Test Show")
+    assert jf.client.post(f"/UserPlayedItems/{show}", headers=jf.headers(token)).status_code == 400
+    r = jf.client.post(f"/UserFavoriteItems/{show}", headers=jf.headers(token))
+    assert r.json()["IsFavorite"] is True
+    assert (
+        jf.client.delete(f"/UserFavoriteItems/{show}", headers=jf.headers(token)).status_code == 200
+    )

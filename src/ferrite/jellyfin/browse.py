@@ -343,6 +343,9 @@ async def image(ctx: Ctx) -> Response:
 
 
 async def _mark(ctx: Ctx, *, played: bool | None = None, favorite: bool | None = None) -> Response:
+    """Set the acting user's played or favourite mark; answers the new ``UserItemDataDto``.
+    One write transaction: the item is checked (visible, playable for a played mark),
+    marked, and read back."""
     user = _user(ctx)
     item_id = _item_id(ctx.params["itemId"])
     now = ctx.svc.clock()
@@ -350,6 +353,8 @@ async def _mark(ctx: Ctx, *, played: bool | None = None, favorite: bool | None =
 
     def write(conn: Any) -> dict[str, Any]:
         row = jq.get_row(conn, item_id, user_id=user.id, libraries=user.libraries)
+        if played is not None and row["kind"] not in ("movie", "episode"):
+            raise BadRequest("Only movies and episodes can be marked played in Ferrite.")
         if played is True:
             queries.put_progress(
                 conn, item_id, user_id=user.id, libraries=user.libraries,
@@ -362,17 +367,8 @@ async def _mark(ctx: Ctx, *, played: bool | None = None, favorite: bool | None =
                 conn, item_id, user_id=user.id, libraries=user.libraries, favorite=favorite,
                 now=now,
             )  # fmt: skip
-        del row
         return jq.get_row(conn, item_id, user_id=user.id, libraries=user.libraries)
 
-    if played is not None:
-        kind = (
-            await ctx.svc.db.read(
-                lambda c: jq.get_row(c, item_id, user_id=user.id, libraries=user.libraries)
-            )
-        )["kind"]
-        if kind not in ("movie", "episode"):
-            raise BadRequest("Only movies and episodes can be marked played in Ferrite.")
     row = await ctx.svc.db.write(write)
     return json_response(user_data(row))
 
