@@ -312,7 +312,7 @@ class JellyfinMiddleware:
             first = scope["path"].strip("/").split("/", 1)[0].lower()
             if first == "emby" and len(scope["path"]) > 6:
                 # Emby-era clients put every path under /emby/: the same API.
-                scope = {**scope, "path": scope["path"][5:]}
+                scope["path"] = scope["path"][5:]  # in place: the request log sees the route
                 first = scope["path"].strip("/").split("/", 1)[0].lower()
             if first in CLAIMED and (first not in SHARED or _jellyfin_client(scope)):
                 if kind == "http":
