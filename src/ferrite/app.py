@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from sqlalchemy import Connection
 from starlette.responses import JSONResponse
 
-from ferrite import __version__, demo, metrics
+from ferrite import __version__, demo, jellyfin, metrics
 from ferrite.api import auth, errors, files, items, playback, torrents, users
 from ferrite.api import libraries as libraries_api
 from ferrite.api import metrics as metrics_api
@@ -120,6 +120,8 @@ def create_app(
     app = FastAPI(title="Ferrite", version=__version__, lifespan=lifespan)
     errors.install(app)
     install_cors(app, settings.cors_origins)
+    if settings.jellyfin_api:
+        jellyfin.install(app)  # Jellyfin's paths (docs/jellyfin.md); Ferrite's pass through
     app.add_middleware(RequestLogMiddleware)  # outermost: sees the envelope's final status
 
     @app.get("/healthz", tags=["health"])

@@ -150,6 +150,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "torrent_wait_s", float, 60.0, "How long a read waits for torrent data before it fails."
     ),
+    Setting(
+        "jellyfin_api",
+        _bool,
+        True,
+        "Answer Jellyfin's API (its apps log in, browse and play; see docs/jellyfin.md).",
+    ),
+    Setting("jellyfin_server_name", str, "Ferrite", "Server name Jellyfin apps show."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -197,6 +204,8 @@ class Settings:
     torrent_upload_limit: int
     torrent_connections_limit: int
     torrent_wait_s: float
+    jellyfin_api: bool
+    jellyfin_server_name: str
 
     @property
     def db_url(self) -> str:

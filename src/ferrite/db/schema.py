@@ -192,6 +192,15 @@ progress = Table(
     Index("ix_progress_user_updated", "user_id", "updated_at"),
 )
 
+#: A user's favourite items (the Jellyfin API's ``IsFavorite``), unique per (user, item).
+favorites = Table(
+    "favorites",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
 # FTS5 over titles lives outside the metadata (a virtual table): see migrations and
 # ferrite.library.search. Columns: title, context (show/season names), filename.
 FTS_TABLE = "items_fts"

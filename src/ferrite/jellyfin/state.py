@@ -1,0 +1,90 @@
+"""What the Jellyfin layer keeps for itself: the server's identity and, per play session,
+the client that asked for it. Nothing here is a second source of truth: users, grants,
+progress and sessions stay Ferrite's; this only remembers which device opened which
+``PlaySessionId`` (for token-less stream URLs, docs/jellyfin.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ferrite.auth.tokens import Principal, load_or_create_secret
+from ferrite.errors import BadRequest, NotFound, Unauthorized
+from ferrite.jellyfin.wire import USER, parse_id
+from ferrite.playback.service import PlaybackService
+from ferrite.services import Services
+
+_MAX_PLAYS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """A ``PlaySessionId`` handed out by PlaybackInfo: who asked, from which device."""
+
+    user_id: int
+    item_id: int
+    device_id: str
+
+
+@dataclass
+class JellyfinState:
+    server_id: str  # 32 hex, stable for the install (derived from its secret)
+    server_name: str
+    image_key: bytes
+    plays: OrderedDict[str, Play] = field(default_factory=OrderedDict)
+
+    def remember(self, session_id: str, play: Play) -> None:
+        self.plays[session_id] = play
+        while len(self.plays) > _MAX_PLAYS:
+            self.plays.popitem(last=False)
+
+    def forget(self, session_id: str) -> None:
+        self.plays.pop(session_id, None)
+
+
+def state(svc: Services) -> JellyfinState:
+    """The layer's state, made on first use (reads the install secret once)."""
+    found: JellyfinState | None = svc.extras.get("jellyfin")
+    if found is None:
+        secret = load_or_create_secret(svc.settings.data_dir)
+        server_id = hmac.new(secret, b"ferrite/jellyfin/server-id", hashlib.sha256).hexdigest()
+        found = JellyfinState(
+            server_id=server_id[:32],
+            server_name=svc.settings.jellyfin_server_name,
+            image_key=hmac.new(secret, b"ferrite/jellyfin/images", hashlib.sha256).digest(),
+        )
+        svc.extras["jellyfin"] = found
+    return found
+
+
+def playback(svc: Services) -> PlaybackService:
+    pb: PlaybackService | None = svc.extras.get("playback")
+    if pb is None:
+        raise NotFound("Playback is not available on this server.")
+    return pb
+
+
+def acting_user(svc: Services, caller: Principal, user_guid: str | None) -> Principal:
+    """The user a request acts for: the caller, or (admins only) the user it names."""
+    if not user_guid:
+        return caller
+    user_id = parse_id(user_guid, USER)
+    if user_id is None:
+        raise NotFound("User not found.")
+    if user_id == caller.id:
+        return caller
+    if not caller.is_admin:
+        # The issue's rule (and what makes a confused client log in again): 401.
+        raise Unauthorized("This token is another user's; a user can only act for themselves.")
+    other = svc.auth.table.get(user_id)
+    if other is None:
+        raise NotFound("User not found.")
+    return other
+
+
+def require(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"{name} is required.")
+    return value.strip()
