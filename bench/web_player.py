@@ -92,7 +92,14 @@ def make_library(seconds: float) -> Path:
 
 def settings_for(data_dir: Path, **extra: Any) -> config.Settings:
     return config.load(
-        {"data_dir": data_dir, "watch": False, "demo": False, "libraries": (), **extra},
+        {
+            "data_dir": data_dir,
+            "watch": False,
+            "warm_segments": 0,  # no background warming in tests
+            "demo": False,
+            "libraries": (),
+            **extra,
+        },
         environ={},
     )
 

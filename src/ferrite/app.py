@@ -45,10 +45,12 @@ from ferrite.errors import FerriteError
 from ferrite.hls.packager import Packager
 from ferrite.hls.pool import ContainerPool
 from ferrite.hls.service import HlsService
+from ferrite.hls.warm import WarmStore
 from ferrite.library import libraries
 from ferrite.library.naming import guess_library_kind
 from ferrite.library.scanner import Scanner
 from ferrite.playback.service import PlaybackService
+from ferrite.playback.warmer import Warmer
 from ferrite.services import Services
 from ferrite.torrent.service import start_torrents, stop_torrents
 from ferrite.transcode.runs import RunManager
@@ -170,15 +172,29 @@ async def _start_playback(svc: Services) -> None:
         packager=Packager(ContainerPool(sources=svc.sources)),
         transcoder=RunTranscoder(settings, runs, inputs=svc.sources.input_for),
         prefetch=settings.prefetch_segments,
+        warm=(
+            WarmStore(settings.data_dir / "warm", settings.warm_cache_bytes)
+            if settings.warm_segments > 0
+            else None
+        ),
+        warm_segments=settings.warm_segments,
     )
     pb = PlaybackService(settings, svc.db, hls, clock=svc.clock, on_stop=runs.forget)
     pb.start()
+    if settings.warm_segments > 0:
+        warmer = Warmer(pb, svc.db, device=settings.warm_device)
+        warmer.start()
+        svc.scans.after_scan.append(lambda _library: warmer.poke())
+        svc.extras["warmer"] = warmer
     metrics.CACHE_BYTES.set_function(lambda: hls.cache.stats.bytes)  # read at each scrape
     svc.extras["playback"] = pb
     svc.extras["runs"] = runs
 
 
 async def _stop_playback(svc: Services) -> None:
+    warmer = svc.extras.pop("warmer", None)
+    if warmer is not None:
+        await warmer.aclose()
     pb = svc.extras.pop("playback", None)
     if pb is not None:
         metrics.CACHE_BYTES.set_function(lambda: 0)

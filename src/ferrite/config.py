@@ -86,6 +86,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cache_bytes", int, 512 * 1024 * 1024, "Byte budget of the segment/playlist cache."),
     Setting("prefetch_segments", int, 2, "Segments generated ahead of an active viewer."),
     Setting(
+        "warm_segments",
+        int,
+        2,
+        "First segments of the rendition default players start on, made in the background "
+        "once per file and kept on disk so a start needs no transcode (0 = off).",
+    ),
+    Setting(
+        "warm_cache_bytes", int, 256 * 1024 * 1024, "Byte budget of those kept first segments."
+    ),
+    Setting(
+        "warm_device",
+        str,
+        "chrome",
+        "Device profile whose start is warmed (a browser: the lowest variant of its ladder).",
+    ),
+    Setting(
         "ffmpeg_path", str, "", "ffmpeg binary; empty means the one in the imageio-ffmpeg wheel."
     ),
     Setting(
@@ -178,6 +194,9 @@ class Settings:
     max_segment_s: float
     cache_bytes: int
     prefetch_segments: int
+    warm_segments: int
+    warm_cache_bytes: int
+    warm_device: str
     ffmpeg_path: str
     hwaccel: str
     vaapi_device: str

@@ -85,6 +85,8 @@ class Scans:
         self._scan = scan
         self._tasks = tasks
         self._on_done = on_done
+        #: Called with the library id after each scan (e.g. the warmer looks for new files).
+        self.after_scan: list[Callable[[int], None]] = []
         self._running: dict[int, asyncio.Task[Any]] = {}
         self._pending: dict[int, set[Path] | None] = {}
         self.reports: dict[int, object] = {}  # the last report per library
@@ -129,6 +131,8 @@ class Scans:
                     log.info("scanned library %s in %.1f s", library_id, time.monotonic() - started)
                 finally:
                     self._on_done(library_id)
+                    for listener in self.after_scan:
+                        listener(library_id)
                 if library_id not in self._pending:
                     return
                 pending = self._pending.pop(library_id)

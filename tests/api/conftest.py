@@ -33,7 +33,13 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return config.load(
-        {"data_dir": tmp_path / "data", "watch": False, "demo": False, "libraries": ()},
+        {
+            "data_dir": tmp_path / "data",
+            "watch": False,
+            "warm_segments": 0,  # no background warming in tests
+            "demo": False,
+            "libraries": (),
+        },
         environ={},
     )
 

@@ -53,6 +53,7 @@ def strict_client(tmp_path: Path, cheap_passwords: Passwords) -> Iterator[AppCli
         {
             "data_dir": tmp_path / "data",
             "watch": False,
+            "warm_segments": 0,  # no background warming in tests
             "demo": False,
             "libraries": (),
             "cors_origins": "https://tv.example, https://cast.example/",

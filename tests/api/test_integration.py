@@ -37,7 +37,14 @@ def wait_scanned(
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[AppClient]:
     settings = config.load(
-        {"data_dir": tmp_path / "data", "watch": False, "demo": False, "libraries": ()}, environ={}
+        {
+            "data_dir": tmp_path / "data",
+            "watch": False,
+            "warm_segments": 0,  # no background warming in tests
+            "demo": False,
+            "libraries": (),
+        },
+        environ={},
     )
     server = ServerThread(create_app(settings)).start()  # production password parameters
     try:
@@ -187,6 +194,7 @@ def test_serve_does_not_wait_for_the_scan(tmp_path: Path, library_root: Path) ->
         {
             "data_dir": tmp_path / "data",
             "watch": False,
+            "warm_segments": 0,  # no background warming in tests
             "demo": False,
             "libraries": (library_root / "movies",),
         },

@@ -84,6 +84,7 @@ def start(root: Path, paths: dict[str, Path], **overrides: Any) -> Iterator[Jf]:
         {
             "data_dir": root / "data",
             "watch": False,
+            "warm_segments": 0,  # no background warming in tests
             "demo": False,
             "libraries": (),
             "x264_preset": "ultrafast",

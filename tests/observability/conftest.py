@@ -80,6 +80,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         {
             "data_dir": root / "data",
             "watch": False,
+            "warm_segments": 0,  # no background warming in tests
             "demo": False,
             "libraries": (),
             "transcode_idle_s": 1.0,  # a stopped viewer's paused ffmpeg is reaped at once

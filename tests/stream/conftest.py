@@ -85,6 +85,7 @@ def start_live(
         {
             "data_dir": root / "data",
             "watch": False,
+            "warm_segments": 0,  # no background warming in tests
             "demo": False,
             "libraries": (),
             "x264_preset": "ultrafast",  # 2 shared cores: the tests check cuts, not quality

@@ -89,6 +89,7 @@ def settings_for(data_dir: Path, **overrides: Any) -> config.Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "watch": False,
+        "warm_segments": 0,  # no background warming in tests
         "demo": False,
         "libraries": (),
         **LOOPBACK_TORRENTS,

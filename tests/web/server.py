@@ -45,6 +45,7 @@ def web_settings(data_dir: Path, **overrides: Any) -> config.Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "watch": False,
+        "warm_segments": 0,  # no background warming in tests
         "demo": False,
         "libraries": (),
         # Write progress on every report, so a reload right after a pause resumes there.

@@ -26,7 +26,12 @@ from tests.web.server import CREDENTIALS
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     passwords = Passwords(time_cost=1, memory_cost_kib=1024)
     settings = config.load(
-        {"data_dir": tmp_path_factory.mktemp("data"), "watch": False, "demo": False},
+        {
+            "data_dir": tmp_path_factory.mktemp("data"),
+            "watch": False,
+            "warm_segments": 0,  # no background warming in tests
+            "demo": False,
+        },
         environ={},
     )
     app = create_app(settings, passwords=passwords)  # mounts the UI last

@@ -33,6 +33,7 @@ from ferrite.hls.playlist import render_media_playlist
 from ferrite.hls.pool import SourceFile
 from ferrite.hls.renditions import AudioTrack, StreamSet, TextTrack, VideoRendition
 from ferrite.hls.timeline import Span, mpegts_timestamp_map, timeline_offset
+from ferrite.hls.warm import WarmStore
 from ferrite.hls.webvtt import CueIndex, render_segment
 from ferrite.media.info import MediaInfo, SubtitleTrack
 
@@ -79,6 +80,7 @@ class VideoTranscoder(Protocol):
         *,
         session: str,
         priority: int,
+        until: int | None = None,
     ) -> bytes: ...
 
 
@@ -91,11 +93,16 @@ class HlsService:
         transcoder: VideoTranscoder | None = None,
         workers: int = 4,
         prefetch: int = 2,
+        warm: WarmStore | None = None,
+        warm_segments: int = 2,
     ) -> None:
         self.cache = cache
         self.packager = packager or Packager()
         self.transcoder = transcoder
         self.prefetch_count = prefetch
+        #: First segments (and inits) of transcoded renditions kept on disk: see hls.warm.
+        self.warm = warm
+        self.warm_segments = warm_segments if warm is not None else 0
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="packager")
         self.produced: dict[str, int] = {}  # segments produced per mode (tests, metrics)
 
@@ -193,6 +200,7 @@ class HlsService:
         *,
         session: str = "",
         near: int = 0,
+        background: bool = False,
     ) -> bytes:
         """The rendition's fMP4 init segment. For a transcoded video rendition it is read
         from the encoder's output, so it is made with the segment the viewer is about to
@@ -204,15 +212,20 @@ class HlsService:
 
         async def produce() -> bytes:
             if isinstance(rendition, VideoRendition) and not rendition.copy:
+                if self.warm is not None:
+                    stored = await self._in_thread(self.warm.get, key)
+                    if stored is not None:
+                        return stored
                 # Every run of a rendition has the same encoder settings, so any segment's
                 # sample entry is the init. Making segment ``near`` through the segment
                 # cache stores the init as a side effect (see _produce) and hands that
                 # segment to whoever asks for it next: one run, not one for the init and
                 # another for the segment (a run hands each segment out only once).
                 index = min(max(near, 0), len(ctx.plan_of(rendition)) - 1)
+                priority = 2 if background else 0
                 await self.cache.get_or_create(
                     self._segment_key(ctx, streams, rendition, index),
-                    lambda: self._produce(ctx, streams, rendition, index, session, 0),
+                    lambda: self._produce(ctx, streams, rendition, index, session, priority),
                 )
                 made = self.cache.peek(key)
                 if made is not None:
@@ -239,8 +252,11 @@ class HlsService:
         *,
         session: str = "",
         first: bool = False,
+        background: bool = False,
     ) -> bytes:
-        """Media segment ``index`` of a rendition (fMP4 fragment or MPEG-TS)."""
+        """Media segment ``index`` of a rendition (fMP4 fragment or MPEG-TS). ``first``:
+        a viewer waits for it (a start or a seek); ``background``: nobody does yet (the
+        warmer, look-ahead): it never takes a transcode slot from a viewer."""
         rendition = self._rendition(streams, kind, rid)
         plan = ctx.plan_of(rendition)
         self._check_index(plan, index)
@@ -248,7 +264,9 @@ class HlsService:
         started = time.perf_counter()
         data, how = await self.cache.get_or_create(
             self._segment_key(ctx, streams, rendition, index),
-            lambda: self._produce(ctx, streams, rendition, index, session, 0 if first else 1),
+            lambda: self._produce(
+                ctx, streams, rendition, index, session, 2 if background else 0 if first else 1
+            ),
         )
         wait_ms = (time.perf_counter() - started) * 1000
         metrics.SEGMENT_WAIT.labels(mode, how).observe(wait_ms)
@@ -293,13 +311,31 @@ class HlsService:
         sp = ctx.plan_of(rendition).span(index, open_end=isinstance(rendition, VideoRendition))
         ts = streams.container == "ts"
         if isinstance(rendition, VideoRendition) and not rendition.copy:
-            raw = await self._transcoded(ctx, rendition, index, session=session, priority=priority)
+            warm_key = self._segment_key(ctx, streams, rendition, index)
+            keep = self.warm is not None and index < self.warm_segments
+            if keep and self.warm is not None:
+                stored = await self._in_thread(self.warm.get, warm_key)
+                if stored is not None:
+                    self.produced["warm"] = self.produced.get("warm", 0) + 1
+                    return stored
+            # Background work for the warm store runs only as far as the store keeps.
+            until = self.warm_segments if keep and priority >= 2 else None
+            raw = await self._transcoded(
+                ctx, rendition, index, session=session, priority=priority, until=until
+            )
             data = await self._in_thread(self._repackage, ctx, raw, sp, ts)
             init_key = self._init_key(ctx, rendition)
+            init: bytes | None = None
             if not ts and init_key not in self.cache:
                 # The run's output is handed out once: keep its sample entry now, so the
                 # init never needs a run (or a second run over this segment) of its own.
-                self.cache.put(init_key, await self._in_thread(self._init_from_ts, raw))
+                init = await self._in_thread(self._init_from_ts, raw)
+                self.cache.put(init_key, init)
+            if keep and self.warm is not None:
+                await self._in_thread(self.warm.put, warm_key, data)
+                init = init or self.cache.peek(init_key)
+                if init is not None and init_key not in self.warm:
+                    await self._in_thread(self.warm.put, init_key, init)
         elif isinstance(rendition, VideoRendition):
             if ts:
                 data = await self._in_thread(
@@ -350,11 +386,12 @@ class HlsService:
         *,
         session: str,
         priority: int,
+        until: int | None = None,
     ) -> bytes:
         if self.transcoder is None:
             raise FerriteError("transcoding is not available on this server")
         return await self.transcoder.video_segment(
-            ctx, rendition, index, session=session, priority=priority
+            ctx, rendition, index, session=session, priority=priority, until=until
         )
 
     def _repackage(self, ctx: MediaContext, raw: bytes, sp: Span, ts: bool) -> bytes:

@@ -491,3 +491,18 @@ def item_artwork(conn: Connection, item_id: int, *, libraries: Libraries) -> str
     if not name:
         raise NotFound("This item has no artwork.")
     return str(name)
+
+
+def playable_video_files(conn: Connection) -> list[tuple[int, str]]:
+    """``(file id, fingerprint)`` of every probed file with a video stream, oldest first."""
+    has_video = (
+        select(streams.c.file_id)
+        .where(streams.c.file_id == media_files.c.id, streams.c.type == "video")
+        .exists()
+    )
+    rows = conn.execute(
+        select(media_files.c.id, media_files.c.fingerprint)
+        .where(media_files.c.probe_status == "ok", media_files.c.item_id.is_not(None), has_video)
+        .order_by(media_files.c.id)
+    ).all()
+    return [(r.id, r.fingerprint) for r in rows]

@@ -27,7 +27,7 @@ from ferrite.db.schema import media_files
 from ferrite.errors import BadRequest, FerriteError, NotFound
 from ferrite.hls.plan import make_plans
 from ferrite.hls.pool import SourceFile
-from ferrite.hls.renditions import StreamSet, build_stream_set, master_playlist
+from ferrite.hls.renditions import StreamSet, VideoRendition, build_stream_set, master_playlist
 from ferrite.hls.service import HlsService, MediaContext
 from ferrite.hls.webvtt import CueIndex
 from ferrite.library import queries, store
@@ -264,6 +264,31 @@ class PlaybackService:
         )
         return session, decision
 
+    async def warm_start(self, file_id: int, device: str) -> bool:
+        """Make the first segments of the variant a default player starts on for ``device``
+        (the lowest-bandwidth one), at background priority, into the warm store. False when
+        there is nothing to warm (no HLS, a stream-copy start, warming off)."""
+        if self.hls.warm_segments <= 0:
+            return False
+        ctx = await self.context(file_id)
+        request = PlaybackRequest(protocol="hls")
+        refusal = ctx.plans.copy_refusal
+        decision = decide(ctx.info, resolve_device(device), request, segment_copy_refusal=refusal)
+        if not decision.hls or not ctx.info.video:
+            return False
+        streams = build_stream_set(
+            ctx.info, decision, resolve_device(device), request, segment_copy_refusal=refusal
+        )
+        start = _start_variant(streams)
+        if start is None or start.copy:
+            return False
+        hls, count = self.hls, min(self.hls.warm_segments, len(ctx.plans.grid))
+        if streams.container == "fmp4":
+            await hls.init_segment(ctx, streams, "v", start.id, session="warmer", background=True)
+        for index in range(count):
+            await hls.segment(ctx, streams, "v", start.id, index, background=True)
+        return True
+
     def get(self, session_id: str) -> Session:
         session = self.sessions.get(session_id)
         if session is None:
@@ -416,6 +441,14 @@ class PlaybackService:
             t.bytes_sent,
             self.clock() - session.created_at,
         )
+
+
+def _start_variant(streams: StreamSet) -> VideoRendition | None:
+    """The variant hls.js and ExoPlayer start on at their defaults: the lowest bandwidth
+    (their initial estimate, 500 kbit/s, is below every rung's)."""
+    if not streams.video:
+        return None
+    return min(streams.video, key=lambda v: v.rung.bitrate or v.stream.bitrate or 0)
 
 
 def _number(event: dict[str, Any], *names: str) -> float | None:

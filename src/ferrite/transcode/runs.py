@@ -843,7 +843,9 @@ class RunManager:
                 self._retire(run)
             return
         if run.state == "running":
-            if lead is None or lead > self.ahead_s:
+            # A run that has made its last segment is exiting by itself: a SIGSTOP now
+            # would keep its ffmpeg stopped until the idle reaper comes.
+            if (lead is None or lead > self.ahead_s) and run.next < run.end:
                 run.pause()
         elif run.state == "paused":
             if lead is not None and lead <= self.ahead_s * RESUME_FRACTION:
@@ -861,7 +863,7 @@ class RunManager:
         best: _Run | None = None
         best_lead = 0.0
         for run in self._all_runs():
-            if run.state != "running" or run.urgent_priority() is not None:
+            if run.state != "running" or run.urgent_priority() is not None or run.next >= run.end:
                 continue
             lead = run.lead_s()
             lead = float("inf") if lead is None else lead

@@ -43,13 +43,21 @@ class RunTranscoder:
         self._ffmpeg = ffmpeg_path(settings.ffmpeg_path)
         self._keys: dict[tuple[object, ...], RenditionKey] = {}
 
-    def job(self, ctx: MediaContext, rendition: VideoRendition, start_index: int) -> TranscodeJob:
+    def job(
+        self,
+        ctx: MediaContext,
+        rendition: VideoRendition,
+        start_index: int,
+        *,
+        end_index: int | None = None,
+    ) -> TranscodeJob:
         burn = BurnIn.from_choice(ctx.info, rendition.burn) if rendition.burn else None
         return TranscodeJob(
             input=self._input(str(ctx.source.path)),
             # Transcoded rungs are cut on the file's grid plan, keyframes forced there.
             boundaries=ctx.plans.grid.starts(),
             start_index=start_index,
+            end_index=end_index,
             out_dir="",
             video=VideoJob.for_stream(
                 rendition.stream,
@@ -89,9 +97,12 @@ class RunTranscoder:
         *,
         session: str,
         priority: int,
+        until: int | None = None,
     ) -> bytes:
+        """Segment ``index`` from a shared run; a run started for it stops before
+        ``until`` when given (the warmer's few first segments: no run left behind)."""
         return await self.runs.segment(
-            partial(self.job, ctx, rendition),
+            partial(self.job, ctx, rendition, end_index=until),
             self.key(ctx, rendition),
             index,
             priority=_PRIORITIES[min(priority, len(_PRIORITIES) - 1)],

@@ -1,0 +1,83 @@
+"""The warmer: makes, once per file and in the background, the first segments of the
+rendition players start on, so that a start is a disk read rather than an ffmpeg run.
+
+hls.js and ExoPlayer at their default settings start on the lowest-bandwidth variant of a
+master, a transcoded rung for nearly every file. For each playable video file the warmer
+builds the playback a reference device would get (``warm_device``, a browser by default),
+finds that variant and, when it is transcoded, makes its init and first
+``warm_segments`` segments through the normal HLS path at background priority; the HLS
+service keeps them in the warm store (``ferrite.hls.warm``). Viewers come first: the warmer
+waits while any playback session is open, and its transcodes never take a viewer's slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ferrite.db.engine import Database
+from ferrite.errors import FerriteError
+from ferrite.library import queries
+from ferrite.playback.service import PlaybackService
+
+log = logging.getLogger(__name__)
+
+#: How often the library is looked at again for new files (seconds).
+RESCAN_S = 60.0
+#: How long the warmer waits for viewers to finish before looking again (seconds).
+VIEWER_BACKOFF_S = 5.0
+
+
+class Warmer:
+    def __init__(self, playback: PlaybackService, db: Database, *, device: str) -> None:
+        self.playback = playback
+        self.db = db
+        self.device = device
+        self._done: set[tuple[int, str]] = set()  # (file id, fingerprint) warmed or refused
+        self._task: asyncio.Task[None] | None = None
+        #: Set whenever every known file has been looked at (benchmarks and tests wait).
+        self.idle = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.warmed = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="warmer")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def poke(self) -> None:
+        """New files may have arrived (a scan finished): look now, not at the next tick."""
+        self.idle.clear()
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self.pass_once()
+            self.idle.set()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RESCAN_S)
+
+    async def pass_once(self) -> int:
+        """Warm every file not warmed yet; returns how many were warmed."""
+        made = 0
+        files = await self.db.read(queries.playable_video_files)
+        for file_id, fingerprint in files:
+            if (file_id, fingerprint) in self._done:
+                continue
+            # Viewers first. A backoff, not a wait for an event: nothing is owed here.
+            while len(self.playback.sessions):  # noqa: ASYNC110
+                await asyncio.sleep(VIEWER_BACKOFF_S)
+            try:
+                if await self.playback.warm_start(file_id, self.device):
+                    made += 1
+                    self.warmed += 1
+            except FerriteError as exc:
+                log.info("warmer: file %s not warmed: %s", file_id, exc.message)
+            self._done.add((file_id, fingerprint))
+        return made
