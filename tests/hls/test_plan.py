@@ -345,3 +345,12 @@ def test_audio_longer_than_the_picture_gets_segments_of_its_own() -> None:
     # A container no longer than the video: one plan for both.
     plans = make_plans(kf(Fraction(1, 1000), [0, 2, 4, 6], 8.0), duration_s=8.0)
     assert plans.audio is plans.grid
+
+
+def test_a_stream_that_ends_early_gets_a_shorter_plan() -> None:
+    plans = make_plans(kf(Fraction(1, 1000), [0, 2, 4, 6, 8], 10.0), duration_s=10.0)
+    short = plans.audio.ending_at(5.0)
+    assert short.boundaries == (0, 2000, 4000, 5000)
+    assert plans.audio.ending_at(9.9).boundaries == (0, 2000, 4000, 6000, 8000, 9900)
+    assert plans.audio.ending_at(8.3).boundaries == (0, 2000, 4000, 6000, 8300)  # runt merged
+    assert plans.audio.ending_at(12.0) is plans.audio  # outlasting the plan changes nothing

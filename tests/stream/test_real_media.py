@@ -22,12 +22,12 @@ from tests.stream.conftest import Live, place, start_live
 from tests.stream.hlscheck import check_presentation
 
 
-def _audio_longer_than_video(path: Path) -> Path:
+def _audio_longer_than_video(path: Path, video_s: int = 8, audio_s: int = 11) -> Path:
     """8 s of video, 11 s of audio (a common shape of badly cut files)."""
     cmd = [
         *(media.FFMPEG, "-hide_banner", "-loglevel", "error", "-y"),
-        *("-f", "lavfi", "-i", "testsrc2=size=426x240:rate=24:duration=8"),
-        *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=11"),
+        *("-f", "lavfi", "-i", f"testsrc2=size=426x240:rate=24:duration={video_s}"),
+        *("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={audio_s}"),
         *("-c:v", "libx264", "-preset", "ultrafast", "-g", "48", "-c:a", "aac"),
         str(path),
     ]
@@ -61,6 +61,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, clip: Callable[..., Path]) ->
     paths["Long Audio"] = _audio_longer_than_video(movies / name / f"{name}.mp4")
     name = "Long Audio Mkv (2013)"
     paths["Long Audio Mkv"] = _audio_longer_than_video(movies / name / f"{name}.mkv")
+    name = "Short Audio (2014)"
+    paths["Short Audio"] = _audio_longer_than_video(movies / name / f"{name}.mp4", 10, 5)
     whole = media.make_clip(root / "whole.mkv", media.Clip(duration=12.0, size=(426, 240), gop=2))
     name = "Cut Short (2012)"
     (movies / name).mkdir()
@@ -235,6 +237,15 @@ def test_audio_longer_than_video_in_matroska(live: Live) -> None:
     (audio,) = p.of_kind("audio")
     assert sum(audio.extinf) == pytest.approx(11.0, abs=0.05)
     assert audio.frames == pytest.approx(11.0 * 48000 / 1024, abs=2)
+
+
+def test_audio_shorter_than_video_ends_early_and_the_picture_plays_on(live: Live) -> None:
+    _, url = play(live, "Short Audio")
+    p = check_presentation(live.client, url)
+    (audio,) = p.of_kind("audio")
+    (video,) = p.of_kind("video")
+    assert video.frames == source_video_frames(live.paths["Short Audio"])
+    assert audio.frames == pytest.approx(5.0 * 48000 / 1024, abs=2)
 
 
 def test_truncated_file_plays_what_it_has(live: Live) -> None:

@@ -212,6 +212,20 @@ class SegmentPlan:
         num, den = self.time_base.numerator, self.time_base.denominator
         return max(y - x for x, y in pairwise(self.boundaries)) * num / den
 
+    def ending_at(self, end_s: float) -> SegmentPlan:
+        """This plan for a stream that ends at source time ``end_s``, before the plan does
+        (an audio track shorter than the picture): segments past its end dropped, the last
+        one ending there (a short tail merges into the segment before). The plan itself
+        when the stream outlasts it."""
+        tb = self.time_base
+        end = round(Fraction(end_s) / tb)
+        b = self.boundaries
+        if end >= b[-1] or end <= b[0]:
+            return self
+        bounds = [*b[: bisect_left(b, end)], end]
+        _merge_runt(bounds, tb, _target_of(self))
+        return SegmentPlan(self.kind, tb, tuple(bounds))
+
     def index_at(self, t: float) -> int:
         """The segment containing source time ``t``; clamped to the first/last segment."""
         i = bisect_right(self._times, t) - 1
@@ -361,6 +375,12 @@ def _fixed_grid(start: int, end: int, tb: Fraction, target: Fraction) -> Segment
     bounds = [*range(start, end, step), end]
     _merge_runt(bounds, tb, target)
     return SegmentPlan("grid", tb, tuple(bounds))
+
+
+def _target_of(plan: SegmentPlan) -> Fraction:
+    """The target a plan was made for, as its typical (median) segment length."""
+    d = sorted(y - x for x, y in pairwise(plan.boundaries))
+    return d[len(d) // 2] * plan.time_base
 
 
 def _merge_runt(bounds: list[int], tb: Fraction, target: Fraction) -> None:

@@ -55,6 +55,8 @@ class MediaContext:
     cues: dict[int, CueIndex] = field(default_factory=dict)
     #: (subtitle track id, track) of every subtitle track, embedded and sidecar
     subtitle_tracks: tuple[tuple[int, SubtitleTrack], ...] = ()
+    #: audio stream index -> its plan (the audio plan, or a shorter one: see plan_of)
+    _track_plans: dict[int, SegmentPlan] = field(default_factory=dict, repr=False)
 
     @cached_property
     def offset(self) -> int:
@@ -65,6 +67,14 @@ class MediaContext:
         grid for everything else (see ``ferrite.hls.plan``)."""
         if isinstance(rendition, VideoRendition):
             return self.plans.for_video(rendition.copy)
+        if isinstance(rendition, AudioTrack) and rendition.stream.duration_s:
+            # An audio track that ends before the picture ends its playlist there too.
+            index = rendition.stream.index
+            plan = self._track_plans.get(index)
+            if plan is None:
+                end = self.info.start_time_s + rendition.stream.duration_s
+                plan = self._track_plans[index] = self.plans.audio.ending_at(end)
+            return plan
         return self.plans.audio
 
 
