@@ -84,7 +84,7 @@ def _films() -> list[Film]:
             quick=media.Clip(duration=600.0, size=(426, 240), fps=24, gop=250 / 24),
         ),
         Film(
-            "Full HD",
+            "Feature",
             "mp4",
             media.Clip(duration=60.0, size=(1920, 1080), fps=24, gop=250 / 24),
             True,

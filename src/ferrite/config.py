@@ -88,18 +88,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "warm_segments",
         int,
-        2,
-        "First segments of the rendition default players start on, made in the background "
-        "once per file and kept on disk so a start needs no transcode (0 = off).",
+        1,
+        "First segments of every transcoded variant (and the default audio), made in the "
+        "background once per file and kept on disk, so a player's start needs no "
+        "transcode (0 = off).",
     ),
     Setting(
-        "warm_cache_bytes", int, 256 * 1024 * 1024, "Byte budget of those kept first segments."
+        "warm_cache_bytes", int, 1024 * 1024 * 1024, "Byte budget of those kept first segments."
     ),
     Setting(
         "warm_device",
         str,
         "chrome",
-        "Device profile whose start is warmed (a browser: the lowest variant of its ladder).",
+        "Device profile whose starts are warmed (its ladder and segment format).",
     ),
     Setting(
         "ffmpeg_path", str, "", "ffmpeg binary; empty means the one in the imageio-ffmpeg wheel."

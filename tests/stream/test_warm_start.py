@@ -58,7 +58,7 @@ def test_the_start_of_a_default_player_is_warm_after_a_restart(
             assert time.monotonic() < deadline, f"a warm run outlived its segments: {runs}"
             time.sleep(0.1)
     kept = list((tmp_path / "data" / "warm").glob("*.seg"))
-    assert len(kept) == 3  # init + segments 0 and 1
+    assert len(kept) == 6  # init + segments 0 and 1 of the 360p rung and of the audio
 
     settings = config.load(
         {"data_dir": tmp_path / "data", "watch": False, "demo": False, "libraries": ()},
@@ -90,7 +90,7 @@ def test_the_start_of_a_default_player_is_warm_after_a_restart(
             assert frames == 2 * 2 * 24  # two 2 s segments at 24 fps, decoded
             assert "#EXT-X-MAP" in playlist
             hls = c.app.state.services.extras["playback"].hls
-            assert hls.produced.get("warm") == 2
+            assert hls.produced.get("warm") == 2  # (the audio wasn't asked for here)
             assert hls.produced.get("transcode", 0) == 0  # not one ffmpeg for the start
             runs = c.app.state.services.extras["runs"]
             assert runs.runs() == []

@@ -94,6 +94,11 @@ class VideoTranscoder(Protocol):
     ) -> bytes: ...
 
 
+#: The priority of the warmer's requests: below look-ahead (2) for transcode slots, and
+#: what the warm store keeps (see _produce).
+_WARMING = 3
+
+
 class HlsService:
     def __init__(
         self,
@@ -221,18 +226,24 @@ class HlsService:
         key = self._init_key(ctx, rendition)
 
         async def produce() -> bytes:
+            if self.warm is not None:
+                stored = await self._in_thread(self.warm.get, key)
+                if stored is not None:
+                    return stored
+            data = await make()
+            if self.warm is not None and background:
+                await self._in_thread(self.warm.put, key, data)
+            return data
+
+        async def make() -> bytes:
             if isinstance(rendition, VideoRendition) and not rendition.copy:
-                if self.warm is not None:
-                    stored = await self._in_thread(self.warm.get, key)
-                    if stored is not None:
-                        return stored
                 # Every run of a rendition has the same encoder settings, so any segment's
                 # sample entry is the init. Making segment ``near`` through the segment
                 # cache stores the init as a side effect (see _produce) and hands that
                 # segment to whoever asks for it next: one run, not one for the init and
                 # another for the segment (a run hands each segment out only once).
                 index = min(max(near, 0), len(ctx.plan_of(rendition)) - 1)
-                priority = 2 if background else 0
+                priority = _WARMING if background else 0
                 await self.cache.get_or_create(
                     self._segment_key(ctx, streams, rendition, index),
                     lambda: self._produce(ctx, streams, rendition, index, session, priority),
@@ -275,7 +286,7 @@ class HlsService:
         data, how = await self.cache.get_or_create(
             self._segment_key(ctx, streams, rendition, index),
             lambda: self._produce(
-                ctx, streams, rendition, index, session, 2 if background else 0 if first else 1
+                ctx, streams, rendition, index, session, _WARMING if background else int(not first)
             ),
         )
         wait_ms = (time.perf_counter() - started) * 1000
@@ -316,36 +327,53 @@ class HlsService:
         session: str,
         priority: int,
     ) -> bytes:
+        """Make segment ``index``; a start segment comes from the warm store when it is
+        there, and goes there when the warmer asked for it or a transcode made it."""
+        warm = self.warm if index < self.warm_segments else None
+        if warm is None:
+            return await self._make(ctx, streams, rendition, index, session, priority)
+        key = self._segment_key(ctx, streams, rendition, index)
+        stored = await self._in_thread(warm.get, key)
+        if stored is not None:
+            self.produced["warm"] = self.produced.get("warm", 0) + 1
+            return stored
+        # The warmer's transcodes run only as far as the store keeps.
+        until = self.warm_segments if priority == _WARMING else None
+        data = await self._make(ctx, streams, rendition, index, session, priority, until=until)
+        transcoded = isinstance(rendition, VideoRendition) and not rendition.copy
+        if transcoded or priority == _WARMING:
+            await self._in_thread(warm.put, key, data)
+            init_key = self._init_key(ctx, rendition)
+            init = self.cache.peek(init_key)
+            if init is not None and init_key not in warm:
+                await self._in_thread(warm.put, init_key, init)
+        return data
+
+    async def _make(
+        self,
+        ctx: MediaContext,
+        streams: StreamSet,
+        rendition: Rendition,
+        index: int,
+        session: str,
+        priority: int,
+        *,
+        until: int | None = None,
+    ) -> bytes:
         mode = _mode(rendition)
         started = time.perf_counter()
         sp = ctx.plan_of(rendition).span(index, open_end=isinstance(rendition, VideoRendition))
         ts = streams.container == "ts"
         if isinstance(rendition, VideoRendition) and not rendition.copy:
-            warm_key = self._segment_key(ctx, streams, rendition, index)
-            keep = self.warm is not None and index < self.warm_segments
-            if keep and self.warm is not None:
-                stored = await self._in_thread(self.warm.get, warm_key)
-                if stored is not None:
-                    self.produced["warm"] = self.produced.get("warm", 0) + 1
-                    return stored
-            # Background work for the warm store runs only as far as the store keeps.
-            until = self.warm_segments if keep and priority >= 2 else None
             raw = await self._transcoded(
                 ctx, rendition, index, session=session, priority=priority, until=until
             )
             data = await self._in_thread(self._repackage, ctx, raw, sp, ts)
             init_key = self._init_key(ctx, rendition)
-            init: bytes | None = None
             if not ts and init_key not in self.cache:
                 # The run's output is handed out once: keep its sample entry now, so the
                 # init never needs a run (or a second run over this segment) of its own.
-                init = await self._in_thread(self._init_from_ts, raw)
-                self.cache.put(init_key, init)
-            if keep and self.warm is not None:
-                await self._in_thread(self.warm.put, warm_key, data)
-                init = init or self.cache.peek(init_key)
-                if init is not None and init_key not in self.warm:
-                    await self._in_thread(self.warm.put, init_key, init)
+                self.cache.put(init_key, await self._in_thread(self._init_from_ts, raw))
         elif isinstance(rendition, VideoRendition):
             if ts:
                 data = await self._in_thread(

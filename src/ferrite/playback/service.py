@@ -27,7 +27,7 @@ from ferrite.db.schema import media_files
 from ferrite.errors import BadRequest, FerriteError, NotFound
 from ferrite.hls.plan import make_plans
 from ferrite.hls.pool import SourceFile
-from ferrite.hls.renditions import StreamSet, VideoRendition, build_stream_set, master_playlist
+from ferrite.hls.renditions import StreamSet, build_stream_set, master_playlist
 from ferrite.hls.service import HlsService, MediaContext
 from ferrite.hls.webvtt import CueIndex
 from ferrite.library import queries, store
@@ -265,9 +265,10 @@ class PlaybackService:
         return session, decision
 
     async def warm_start(self, file_id: int, device: str) -> bool:
-        """Make the first segments of the variant a default player starts on for ``device``
-        (the lowest-bandwidth one), at background priority, into the warm store. False when
-        there is nothing to warm (no HLS, a stream-copy start, warming off)."""
+        """Make the inits and first segments of what a default player may start on for
+        ``device`` -- every transcoded variant, and the default audio -- at the lowest
+        priority, into the warm store. False when there is nothing to warm (no HLS, no
+        transcoded variant, warming off)."""
         if self.hls.warm_segments <= 0:
             return False
         ctx = await self.context(file_id)
@@ -279,14 +280,21 @@ class PlaybackService:
         streams = build_stream_set(
             ctx.info, decision, resolve_device(device), request, segment_copy_refusal=refusal
         )
-        start = _start_variant(streams)
-        if start is None or start.copy:
+        # Which variant a player starts on depends on its first bandwidth estimate (hls.js
+        # takes it from the playlists' download, ExoPlayer from a default): warm every
+        # transcoded one, the expensive starts. A copy start costs a packager read.
+        rungs = [("v", v.id) for v in streams.video if not v.copy]
+        audio = next((a for a in streams.audio if a.default), None)
+        starts = [*rungs, *([("a", audio.id)] if audio is not None else [])]
+        if not rungs:
             return False
-        hls, count = self.hls, min(self.hls.warm_segments, len(ctx.plans.grid))
-        if streams.container == "fmp4":
-            await hls.init_segment(ctx, streams, "v", start.id, session="warmer", background=True)
-        for index in range(count):
-            await hls.segment(ctx, streams, "v", start.id, index, background=True)
+        hls = self.hls
+        for kind, rid in starts:
+            plan = hls.plan_of(ctx, streams, kind, rid)
+            if streams.container == "fmp4":
+                await hls.init_segment(ctx, streams, kind, rid, session="warmer", background=True)
+            for index in range(min(hls.warm_segments, len(plan))):
+                await hls.segment(ctx, streams, kind, rid, index, background=True)
         return True
 
     def get(self, session_id: str) -> Session:
@@ -441,14 +449,6 @@ class PlaybackService:
             t.bytes_sent,
             self.clock() - session.created_at,
         )
-
-
-def _start_variant(streams: StreamSet) -> VideoRendition | None:
-    """The variant hls.js and ExoPlayer start on at their defaults: the lowest bandwidth
-    (their initial estimate, 500 kbit/s, is below every rung's)."""
-    if not streams.video:
-        return None
-    return min(streams.video, key=lambda v: v.rung.bitrate or v.stream.bitrate or 0)
 
 
 def _number(event: dict[str, Any], *names: str) -> float | None:

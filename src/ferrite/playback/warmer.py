@@ -1,11 +1,12 @@
-"""The warmer: makes, once per file and in the background, the first segments of the
-rendition players start on, so that a start is a disk read rather than an ffmpeg run.
+"""The warmer: makes, once per file and in the background, the first segments of what
+players start on, so that a start is a disk read rather than an ffmpeg run (or opening a
+two-hour file's index).
 
 hls.js and ExoPlayer at their default settings start on the lowest-bandwidth variant of a
 master, a transcoded rung for nearly every file. For each playable video file the warmer
-builds the playback a reference device would get (``warm_device``, a browser by default),
-finds that variant and, when it is transcoded, makes its init and first
-``warm_segments`` segments through the normal HLS path at background priority; the HLS
+builds the playback a reference device would get (``warm_device``, a browser by default)
+and makes the inits and first ``warm_segments`` segments of that variant and of the
+default audio rendition through the normal HLS path, at the lowest priority; the HLS
 service keeps them in the warm store (``ferrite.hls.warm``). Viewers come first: the warmer
 waits while any playback session is open, and its transcodes never take a viewer's slot.
 """
