@@ -294,8 +294,9 @@ class HlsService:
         self._count_cache("segment", how)
         for ahead in range(index + 1, min(index + 1 + self.prefetch_count, len(plan))):
             # Transcode runs (video) already work ahead on their own; stream copy and the
-            # packager's in-process AAC encodes (audio) are made here, so look ahead here.
-            if mode != "transcode":
+            # packager's in-process AAC encodes (audio) are made here, so look ahead here
+            # (not for the warmer: it asks for exactly what the warm store keeps).
+            if mode != "transcode" and not background:
                 key = self._segment_key(ctx, streams, rendition, ahead)
                 self.cache.prefetch(
                     key,
