@@ -61,7 +61,13 @@ def test_the_start_of_a_default_player_is_warm_after_a_restart(
     assert len(kept) == 6  # init + segments 0 and 1 of the 360p rung and of the audio
 
     settings = config.load(
-        {"data_dir": tmp_path / "data", "watch": False, "demo": False, "libraries": ()},
+        {
+            "data_dir": tmp_path / "data",
+            "watch": False,
+            "demo": False,
+            "libraries": (),
+            "warm_segments": 2,
+        },
         environ={},
     )
     passwords = Passwords(time_cost=1, memory_cost_kib=1024)
