@@ -96,7 +96,7 @@ def test_the_start_of_a_default_player_is_warm_after_a_restart(
             assert frames == 2 * 2 * 24  # two 2 s segments at 24 fps, decoded
             assert "#EXT-X-MAP" in playlist
             hls = c.app.state.services.extras["playback"].hls
-            assert hls.produced.get("warm") == 2  # (the audio wasn't asked for here)
+            assert hls.produced.get("warm", 0) >= 2  # ours (the warmer may look again too)
             assert hls.produced.get("transcode", 0) == 0  # not one ffmpeg for the start
             runs = c.app.state.services.extras["runs"]
             assert runs.runs() == []
