@@ -105,13 +105,20 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A player that aborts a request (hls.js on a level switch) is not an error.
+        pass
+
+
 class StaticOrigin:
     """A static web server on 127.0.0.1 (another origin than Ferrite's)."""
 
     def __init__(self, directory: Path | None = None) -> None:
         handler = functools.partial(_Handler, directory=str(directory or ROOT / "tests"))
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
