@@ -211,39 +211,30 @@ GOP10_MP4 = Clip(duration=64.0, size=(426, 240), fps=24, gop=250 / 24)
 #: Keyframe times of the irregular-GOP clips: x264's default keyint 250 / min-keyint 25
 #: with 3 B-frames, and keyframes where scene cuts would put them.
 IRREGULAR_TIMES = "8.4,11.6,23.2,40.2,45.5,55.0"
-#: Open GOPs: keyframes after the first are non-IDR recovery-point I pictures
-#: (forced-idr 0 with open-gop), as on many Blu-ray sources.
-OPEN_GOP_MKV = Clip(
-    duration=30.0,
-    size=(854, 480),
-    fps=24,
-    gop=250 / 24,
-    bframes=3,
-    extra=(
-        "-x264-params",
-        "keyint=250:min-keyint=25:scenecut=0:open-gop=1:bframes=3",
-        "-force_key_frames",
-        "8.4,11.6,23.2",
-        "-forced-idr",
-        "0",
-    ),
-)
-#: The same keyframe times in closed GOPs (every keyframe an IDR): stream-copyable.
-IRREGULAR_GOP_MKV = Clip(
-    duration=60.0,
-    size=(854, 480),
-    fps=24,
-    gop=250 / 24,
-    bframes=3,
-    extra=(
-        "-x264-params",
-        "keyint=250:min-keyint=25:scenecut=0:bframes=3",
-        "-force_key_frames",
-        IRREGULAR_TIMES,
-        "-forced-idr",
-        "1",
-    ),
-)
+
+
+def irregular_gops(duration: float, times: str, *, open_gop: bool) -> Clip:
+    """854x480 H.264 at 24 fps with 3 B-frames and keyframes at ``times`` (and where
+    keyint 250 forces one). ``open_gop``: keyframes after the first are non-IDR
+    recovery-point I pictures (forced-idr 0 with open-gop), as on many Blu-ray sources."""
+    params = "keyint=250:min-keyint=25:scenecut=0:bframes=3" + (":open-gop=1" if open_gop else "")
+    return Clip(
+        duration=duration,
+        size=(854, 480),
+        fps=24,
+        gop=250 / 24,
+        bframes=3,
+        extra=(
+            *("-x264-params", params, "-force_key_frames", times),
+            *("-forced-idr", "0" if open_gop else "1"),
+        ),
+    )
+
+
+#: Closed GOPs (every keyframe an IDR) at irregular times: stream-copyable.
+IRREGULAR_GOP_MKV = irregular_gops(60.0, IRREGULAR_TIMES, open_gop=False)
+#: Open GOPs: not stream-copyable into segments.
+OPEN_GOP_MKV = irregular_gops(30.0, "8.4,11.6,23.2", open_gop=True)
 #: HEVC Main 10, a keyframe every 10 s, AC-3 5.1 English + AAC French, SRT + ASS.
 HEVC10_GOP10 = Clip(
     duration=24.0,
