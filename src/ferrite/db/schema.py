@@ -162,6 +162,9 @@ users = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("username", String(64), nullable=False),
+    # users.username_key(username): NFKC + casefold, computed in Python (SQLite's lower()
+    # folds ASCII only). Nullable only because SQLite cannot add a NOT NULL column.
+    Column("username_key", String(256)),
     Column("password_hash", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("disabled", Boolean, nullable=False, default=False),
@@ -171,6 +174,7 @@ users = Table(
 )
 # Usernames are unique regardless of case ("Alice" and "alice" are one user).
 Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
+Index("uq_users_username_key", users.c.username_key, unique=True)
 
 user_libraries = Table(
     "user_libraries",
