@@ -55,6 +55,7 @@ import itertools
 import logging
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -803,14 +804,24 @@ def find_sidecars(video: Path, siblings: Iterable[Path] | None = None) -> list[P
 
 
 def read_sidecar_file(path: Path) -> bytes | None:
-    """A sidecar's bytes from disk; ``None`` when too large, vanished or unreadable
-    (the next scan sees it again)."""
+    """A sidecar's bytes from disk; ``None`` when too large, not a regular file, vanished
+    or unreadable (the next scan sees it again). Opened without blocking and checked on
+    the descriptor, so a FIFO or a link to ``/dev/zero`` can neither hang nor flood us."""
     try:
-        if path.stat().st_size > MAX_SIDECAR_BYTES:
-            return None
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_SIDECAR_BYTES + 1)  # it may have grown since the fstat
+        return data if len(data) <= MAX_SIDECAR_BYTES else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _sidecar_tracks(

@@ -1,0 +1,114 @@
+"""Scanning folders a hostile user (or a download client) can write to: links out of the
+library, names that are not UTF-8, subtitle "files" that are FIFOs or /dev/zero."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ferrite.config import Settings
+from ferrite.db.engine import Database
+from ferrite.db.schema import media_files, subtitle_tracks
+from ferrite.library import libraries
+from ferrite.library.scanner import Scanner
+
+
+@pytest.fixture
+def movies(tmp_path: Path, clip: Callable[..., Path]) -> Path:
+    root = tmp_path / "Movies"
+    (root / "Film (2020)").mkdir(parents=True)
+    shutil.copyfile(clip("h264"), root / "Film (2020)" / "Film (2020).mp4")
+    return root
+
+
+@pytest.fixture
+def outside(tmp_path: Path, clip: Callable[..., Path]) -> Path:
+    """A folder outside the library holding a video anyone could link to."""
+    folder = tmp_path / "elsewhere" / "Private (1999)"
+    folder.mkdir(parents=True)
+    shutil.copyfile(clip("h264"), folder / "Private (1999).mp4")
+    return folder.parent
+
+
+def scan(
+    db: Database, settings: Settings, root: Path, paths: list[Path] | None = None
+) -> tuple[list[str], list[str]]:
+    lib = db.write_sync(
+        lambda c: libraries.create_library(c, name=None, kind="movies", paths=[root])
+    )
+    scanner = Scanner(db, settings)
+    try:
+        report = scanner.scan_library(lib.id, paths)
+    finally:
+        scanner.close()
+    paths = db.read_sync(lambda c: list(c.execute(select(media_files.c.path)).scalars()))
+    return sorted(paths), [p for p, _ in report.failed]
+
+
+def test_links_out_of_the_library_are_not_followed(
+    db: Database, settings: Settings, movies: Path, outside: Path
+) -> None:
+    (movies / "x").symlink_to("/")  # would index the machine
+    (movies / "Linked (1999)").symlink_to(outside / "Private (1999)")
+    (movies / "Film (2020)" / "Other (1999).mp4").symlink_to(
+        outside / "Private (1999)" / "Private (1999).mp4"
+    )
+    paths, _ = scan(db, settings, movies)
+    assert paths == [str(movies / "Film (2020)" / "Film (2020).mp4")]
+
+
+def test_links_out_are_followed_when_the_setting_allows(
+    db: Database, settings: Settings, movies: Path, outside: Path
+) -> None:
+    (movies / "Linked (1999)").symlink_to(outside / "Private (1999)")
+    allowing = dataclasses.replace(settings, follow_links_outside_library=True)
+    paths, _ = scan(db, allowing, movies)
+    assert str(movies / "Linked (1999)" / "Private (1999).mp4") in paths
+
+
+def test_a_name_that_is_not_utf8_does_not_stop_the_scan(
+    db: Database, settings: Settings, movies: Path, clip: Callable[..., Path]
+) -> None:
+    bad = os.fsencode(movies) + b"/Caf\xe9 (1990).mp4"  # Latin-1, not UTF-8
+    shutil.copyfile(clip("h264"), bad)
+    for n in range(3):  # files after it in the walk are still scanned, and every later scan
+        shutil.copyfile(clip("h264"), movies / f"Zed {n} (2001).mp4")
+    paths, failed = scan(db, settings, movies)
+    assert len(paths) == 4
+    assert failed == [str(movies / "Caf\ufffd (1990).mp4")]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_sidecar_that_is_a_fifo_or_dev_zero_is_skipped(
+    db: Database, settings: Settings, movies: Path, kind: str
+) -> None:
+    sidecar = movies / "Film (2020)" / "Film (2020).en.srt"
+    if kind == "fifo":
+        os.mkfifo(sidecar)
+    else:
+        sidecar.symlink_to("/dev/zero")
+    allowing = dataclasses.replace(settings, follow_links_outside_library=True)
+    result: list[object] = []
+    # A path scan, as the watcher makes when the sidecar appears.
+    video = movies / "Film (2020)" / "Film (2020).mp4"
+    worker = threading.Thread(target=lambda: result.append(scan(db, allowing, movies, [video])))
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # unblock the hung reader so the test run can end
+        if kind == "fifo":
+            with sidecar.open("wb"):
+                pass
+        worker.join(60)
+        pytest.fail("the scan hung on the sidecar")
+    paths, failed = result[0]  # type: ignore[misc]
+    assert len(paths) == 1
+    assert failed == []
+    tracks = db.read_sync(lambda c: c.execute(select(subtitle_tracks.c.path)).scalars().all())
+    assert str(sidecar) not in tracks
