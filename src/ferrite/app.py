@@ -48,6 +48,7 @@ from ferrite.library import libraries
 from ferrite.library.naming import guess_library_kind
 from ferrite.library.scanner import Scanner
 from ferrite.playback.service import PlaybackService
+from ferrite.playback.sessions import allowed
 from ferrite.services import Services
 from ferrite.torrent.service import start_torrents, stop_torrents
 from ferrite.transcode.runs import RunManager
@@ -169,6 +170,16 @@ async def _start_playback(svc: Services) -> None:
     )
     pb = PlaybackService(settings, svc.db, hls, clock=svc.clock, on_stop=runs.forget)
     pb.start()
+
+    def end_revoked(user_id: int) -> None:
+        """A user lost some access: end the sessions it no longer allows (their ffmpegs
+        and slots go with them; every request also checks, this just frees them now)."""
+        principal = svc.auth.table.get(user_id)
+        for session in pb.sessions.of_user(user_id):
+            if not allowed(session, principal):
+                svc.tasks.spawn(pb.stop(session, reason="revoked"), name=f"revoke-{session.id}")
+
+    svc.auth.on_revoke.append(end_revoked)
     metrics.CACHE_BYTES.set_function(lambda: hls.cache.stats.bytes)  # read at each scrape
     svc.extras["playback"] = pb
     svc.extras["runs"] = runs

@@ -7,12 +7,16 @@ a player resolves below it (media playlists, init and media segments, WebVTT) ca
 without the playlists having to: media playlists are the same bytes for every viewer.
 
 Every route below the session checks the token with an HMAC bound to the session id and
-finds the session in memory: no database on the hot path.
+finds the session in memory, then checks the session's user in the in-memory auth table
+(still enabled, not logged out since, still granted the library): no database on the hot
+path, and a disabled user's leaked URL stops working at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -28,7 +32,7 @@ from ferrite.api.files import serve_item_file
 from ferrite.db.schema import progress
 from ferrite.errors import BadRequest, NotFound, TokenInvalid
 from ferrite.playback.service import PlaybackService, ProgressivePlayback
-from ferrite.playback.sessions import Session
+from ferrite.playback.sessions import Session, allowed
 from ferrite.services import Services
 from ferrite.transcode.binary import ffmpeg_path
 from ferrite.transcode.progressive import ProgressiveStream
@@ -52,6 +56,37 @@ class PlaybackBody(BaseModel):
     protocol: Literal["hls", "auto"] | None = None
 
 
+def _not_a_number(text: str) -> object:
+    raise ValueError(f"{text} is not a number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 15:
+        raise ValueError("number too large")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number too large")
+    return value
+
+
+def parse_events(raw: bytes) -> Any:
+    """A telemetry body as JSON whose numbers are all finite and of sane size: ``NaN``,
+    ``Infinity``, ``1e999`` and 400-digit integers are a 400, never metrics poison."""
+    try:
+        return json.loads(
+            raw,
+            parse_constant=_not_a_number,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+        )
+    except (ValueError, RecursionError):
+        raise BadRequest("the event body must be JSON with ordinary numbers") from None
+
+
 def playback(svc: Services) -> PlaybackService:
     pb: PlaybackService | None = svc.extras.get("playback")
     if pb is None:
@@ -66,7 +101,10 @@ def _session(svc: Services, sid: str, token: str | None) -> Session:
         if not token:
             raise TokenInvalid("This playback URL has no stream token.")
         svc.auth.verify_stream_token(token, sid)
-        return playback(svc).get(sid)
+        session = playback(svc).get(sid)
+        if not allowed(session, svc.auth.table.get(session.user_id)):
+            raise TokenInvalid("This playback was revoked (logout, disabled user or access).")
+        return session
     finally:
         _STREAM_AUTH.observe((time.perf_counter() - started) * 1000)
 
@@ -89,6 +127,7 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
         max_height=body.max_height,
         protocol=body.protocol,
     )
+    session.user_version = user.version
     token = svc.auth.sign_stream_token(session.id, session.item_id, user.id, session.expires_at)
     base = f"/api/playback/{session.id}"
     out: dict[str, Any] = {
@@ -239,7 +278,8 @@ async def media_segment(
     expected = "vtt" if kind == "s" else hp.streams.segment_ext
     if ext != expected:
         raise NotFound(f"no such segment {name!r} (this rendition serves .{expected})")
-    if not stem.isdigit() or len(stem) > 9:
+    # ASCII digits only: "²" and "٣" are str.isdigit() but not int().
+    if not (stem.isascii() and stem.isdigit()) or len(stem) > 9:
         raise BadRequest(f"bad segment index {stem!r}")
     index = int(stem)
     if kind == "s":
@@ -266,8 +306,7 @@ async def direct_file(
     session = _session(svc, sid, token)
     session.touch(playback(svc).clock())
     principal = svc.auth.table.get(session.user_id)
-    if principal is None or principal.disabled:
-        raise TokenInvalid("The user of this playback session no longer exists or is disabled.")
+    assert principal is not None  # _session checked it
     return await serve_item_file(request, svc, principal, session.item_id)
 
 
@@ -315,10 +354,7 @@ async def playback_events(
     sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
 ) -> Response:
     session = _session(svc, sid, token)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the event body must be JSON") from None
+    body = parse_events(await request.body())
     events = body if isinstance(body, list) else [body]
     if not all(isinstance(e, dict) for e in events) or len(events) > 100:
         raise BadRequest("an event is a JSON object with a 'type' (or a list of up to 100)")

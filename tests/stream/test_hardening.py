@@ -1,0 +1,114 @@
+"""Playback under a hostile client: revoked users, poisoned telemetry, odd segment names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests import media
+from tests.stream.conftest import Live, rendition_base, start_live
+
+TELEMETRY_KEEP = 100  # ferrite.playback.sessions.TELEMETRY_KEEP
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    root = tmp_path_factory.mktemp("hardening")
+    movies = root / "movies"
+    paths = {"Plain": media.make_clip(movies / "Plain (2020)" / "Plain (2020).mp4", media.Clip())}
+    with start_live(root, [movies], paths) as live:
+        yield live
+
+
+def _user(live: Live, name: str) -> tuple[int, dict[str, str]]:
+    libraries = [
+        lib["id"] for lib in live.client.get("/api/libraries", headers=live.headers).json()
+    ]
+    r = live.client.post(
+        "/api/users",
+        json={"username": name, "password": "password-1", "library_ids": libraries},
+        headers=live.headers,
+    )
+    assert r.status_code == 201, r.text
+    tok = live.client.post("/api/auth/login", json={"username": name, "password": "password-1"})
+    return r.json()["id"], {"Authorization": f"Bearer {tok.json()['access_token']}"}
+
+
+def _play(live: Live, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    r = live.client.post(
+        "/api/playback", json={"item_id": live.items["Plain"], **body}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+@pytest.mark.parametrize("change", ["disable", "logout", "grant"])
+def test_a_revoked_users_stream_urls_stop_working(live: Live, change: str) -> None:
+    user_id, headers = _user(live, f"eve-{change}")
+    hls = _play(live, headers, device="chrome", protocol="hls")
+    direct = _play(live, headers, device="chrome")
+    assert direct["protocol"] == "direct"
+    events = f"/api/playback/{hls['session_id']}/events?token={hls['token']}"
+    urls = [hls["url"], rendition_base(hls) + "v/" + hls["renditions"]["video"][0]["id"] + ".m3u8"]
+    for url in [*urls, direct["url"]]:
+        assert live.client.get(url).status_code == 200, url
+    if change == "disable":
+        r = live.client.patch(
+            f"/api/users/{user_id}", json={"disabled": True}, headers=live.headers
+        )
+    elif change == "logout":
+        r = live.client.post("/api/auth/logout", headers=headers)
+    else:
+        r = live.client.patch(
+            f"/api/users/{user_id}", json={"library_ids": []}, headers=live.headers
+        )
+    assert r.status_code in (200, 204), r.text
+    for url in [*urls, direct["url"]]:
+        assert live.client.get(url).status_code in (401, 404), url  # 404: session ended
+    assert live.client.post(events, json={"type": "heartbeat"}).status_code in (401, 404)
+    assert [s for s in live.playback.sessions if s.user_id == user_id] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "ttff", "value_ms": NaN}',
+        b'{"type": "stall", "ms": Infinity}',
+        b'{"type": "seek", "ms": -Infinity}',
+        b'{"type": "seek", "ms": 1e999}',
+        b'{"type": "position", "position_s": ' + b"9" * 400 + b"}",
+    ],
+)
+def test_telemetry_refuses_numbers_that_are_not_numbers(live: Live, body: bytes) -> None:
+    pb = _play(live, live.headers, device="chrome", protocol="hls")
+    r = live.client.post(
+        f"/api/playback/{pb['session_id']}/events?token={pb['token']}",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "bad_request"
+    assert "Traceback" not in r.text
+
+
+def test_telemetry_lists_per_session_are_bounded(live: Live) -> None:
+    pb = _play(live, live.headers, device="chrome", protocol="hls")
+    url = f"/api/playback/{pb['session_id']}/events?token={pb['token']}"
+    batch = [{"type": "seek", "ms": 5}] * 50 + [{"type": "error", "message": "x"}] * 50
+    for _ in range(6):
+        assert live.client.post(url, json=batch).status_code == 204
+    telemetry = live.playback.get(pb["session_id"]).telemetry
+    assert telemetry.seeks == 300
+    assert len(telemetry.seek_ms) == len(telemetry.errors) == TELEMETRY_KEEP
+
+
+@pytest.mark.parametrize("stem", ["²", "٣", "0²"])
+def test_unicode_digits_in_a_segment_name_are_a_400(live: Live, stem: str) -> None:
+    pb = _play(live, live.headers, device="chrome", protocol="hls")
+    rid = pb["renditions"]["video"][0]["id"]
+    r = live.client.get(rendition_base(pb) + f"v/{rid}/{stem}.m4s")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "bad_request"
