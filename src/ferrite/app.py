@@ -34,6 +34,8 @@ from ferrite import __version__, demo, metrics
 from ferrite.api import auth, errors, files, items, playback, torrents, users
 from ferrite.api import libraries as libraries_api
 from ferrite.api import metrics as metrics_api
+from ferrite.api.bodylimit import BodyLimitMiddleware
+from ferrite.api.hosts import HostCheckMiddleware, allowed_names
 from ferrite.api.requestlog import RequestLogMiddleware
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.tokens import Clock
@@ -51,6 +53,7 @@ from ferrite.playback.service import PlaybackService
 from ferrite.playback.sessions import allowed
 from ferrite.services import Services
 from ferrite.torrent.service import start_torrents, stop_torrents
+from ferrite.torrent.source import MAX_TORRENT_BYTES
 from ferrite.transcode.runs import RunManager
 from ferrite.transcode.video import RunTranscoder
 from ferrite.web.routes import mount_web
@@ -119,6 +122,15 @@ def create_app(
 
     app = FastAPI(title="Ferrite", version=__version__, lifespan=lifespan)
     errors.install(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        # a multipart .torrent: the file plus the form's few small fields
+        routes={("POST", "/api/torrents"): MAX_TORRENT_BYTES + 64 * 1024},
+    )
+    app.add_middleware(
+        HostCheckMiddleware, allowed=allowed_names(settings.allowed_hosts, [settings.host])
+    )
     app.add_middleware(RequestLogMiddleware)  # outermost: sees the envelope's final status
 
     @app.get("/healthz", tags=["health"])
