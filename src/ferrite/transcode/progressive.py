@@ -174,11 +174,13 @@ class ProgressiveStream:
         self._release()
         self._closed = True
         if rc != 0:
-            message = f"ffmpeg exited with code {rc}: {proc.error_summary()}"
+            message = f"ffmpeg exited with code {rc}"
             if self._sent == 0:
-                raise TranscodeError(f"progressive stream failed: {message}")
+                raise TranscodeError(
+                    f"progressive stream failed: {message}", detail=proc.error_summary()
+                )
             # Bytes already went out: the client has a (short) file; all we can do is end.
-            log.warning("progressive stream of %s ended early: %s", self.job.input, message)
+            log.warning("progressive stream ended early: %s: %s", message, proc.error_summary())
         raise StopAsyncIteration
 
     async def aclose(self) -> None:

@@ -342,7 +342,9 @@ class _Run:
         except OSError as exc:
             if not w.future.done():
                 w.future.set_exception(
-                    TranscodeError(f"segment {index} of run {self.id} is unreadable: {exc}")
+                    TranscodeError(
+                        f"segment {index} of run {self.id} is unreadable", detail=str(exc)
+                    )
                 )
             return
         if w.count > 0 or self.waits.get(index) is w:
@@ -405,7 +407,9 @@ class _Run:
             err = (
                 exc
                 if isinstance(exc, TranscodeError)
-                else TranscodeError(f"cannot start the transcode of {self.key.rendition}: {exc}")
+                else TranscodeError(
+                    f"cannot start the transcode of {self.key.rendition}", detail=str(exc)
+                )
             )
             self._release()
             self.failure = err
@@ -507,9 +511,9 @@ class _Run:
         else:
             why = f"exited with code {rc} at segment {self.next}"
         err = TranscodeError(
-            f"transcoding {self.key.rendition} failed: ffmpeg {why}: {proc.error_summary()}"
+            f"transcoding {self.key.rendition} failed: ffmpeg {why}", detail=proc.error_summary()
         )
-        log.warning("run %s: %s", self.id, err.message)
+        log.warning("run %s: %s: %s", self.id, err.message, err.detail)
         self.drop_ticket()
         self._release()
         self.failure = err
@@ -573,7 +577,9 @@ class RunManager:
         self._runs: dict[RenditionKey, list[_Run]] = {}
         self._playheads: dict[tuple[str | None, RenditionKey], _Playhead] = {}
         self._by_session: dict[str | None, set[RenditionKey]] = {}
-        self._bad: OrderedDict[tuple[RenditionKey, int], tuple[float, str]] = OrderedDict()
+        self._bad: OrderedDict[tuple[RenditionKey, int], tuple[float, TranscodeError]] = (
+            OrderedDict()
+        )
         self._hw_failed = False
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid()}-"
@@ -754,12 +760,12 @@ class RunManager:
         if run.next == run.start and (run.attempt >= 1 or run.empty_at == run.start):
             # A restart that couldn't make its first segment, or a clean exit with nothing
             # to put in it (the readable source ends before it): that segment is bad.
-            self._mark_bad(run.key, run.start, err.message)
+            self._mark_bad(run.key, run.start, err)
             run.replaced = True
         run.fail_waiters(_Retry())
 
-    def _mark_bad(self, key: RenditionKey, index: int, message: str) -> None:
-        self._bad[key, index] = (self._clock() + BAD_SEGMENT_TTL_S, message)
+    def _mark_bad(self, key: RenditionKey, index: int, err: TranscodeError) -> None:
+        self._bad[key, index] = (self._clock() + BAD_SEGMENT_TTL_S, err)
         self._bad.move_to_end((key, index))
         while len(self._bad) > _BAD_SEGMENTS_MAX:
             self._bad.popitem(last=False)
@@ -768,11 +774,11 @@ class RunManager:
         entry = self._bad.get((key, index))
         if entry is None:
             return
-        until, message = entry
+        until, err = entry
         if until <= self._clock():
             del self._bad[key, index]
             return
-        raise TranscodeError(message)
+        raise TranscodeError(err.message, detail=err.detail)
 
     # -- playheads and throttling ---------------------------------------------------------
 
