@@ -35,6 +35,13 @@ Throttling
     serve), or at once at the waiter's priority when someone waits for a segment it hasn't
     made yet.
 
+Bounded
+    A paused run still holds its ffmpeg (a decoder and an encoder in memory), so runs that
+    hold or will hold one -- queued, running, paused -- are capped by ``max_runs``
+    (``transcode_max_runs``): a new run beyond the cap retires paused runs, least useful
+    first (:func:`retire_order`: nobody watching, then furthest ahead of its viewers, then
+    longest unused). Random seeks and stops cannot pile up stopped ffmpegs.
+
 Idle
     One reaper task (owned by the manager, cancelled by :meth:`RunManager.aclose`) kills
     runs nobody asked anything of for ``transcode_idle_s`` and drops finished runs with
@@ -542,6 +549,17 @@ class _Run:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def retire_order(runs: list[_Run]) -> list[_Run]:
+    """Paused runs from least to most useful: without viewers first (nobody will come
+    back to them), then the furthest ahead of their viewers, then the longest unused."""
+
+    def key(run: _Run) -> tuple[bool, float, float]:
+        lead = run.lead_s()
+        return (lead is not None, -(lead or 0.0), run.last_used)
+
+    return sorted(runs, key=key)
+
+
 @dataclass(slots=True)
 class _Playhead:
     index: int
@@ -567,6 +585,7 @@ class RunManager:
         )
         self.idle_s = settings.transcode_idle_s
         self.ahead_s = settings.transcode_ahead_s
+        self.max_runs = settings.max_runs
         self.join_window = join_window
         self.reap_interval_s = (
             reap_interval_s if reap_interval_s is not None else min(max(self.idle_s / 4, 0.05), 5.0)
@@ -754,7 +773,20 @@ class RunManager:
         run = _Run(self, run_id, key, job, attempt, self._clock())
         runs.append(run)
         log.debug("run %s: %s from segment %d (attempt %d)", run_id, key, index, attempt)
+        self._bound_live()
         return run
+
+    def _bound_live(self) -> None:
+        """Retire paused runs, least useful first, while more than ``max_runs`` runs hold
+        (or are about to hold) an ffmpeg."""
+        live = [r for r in self._all_runs() if r.live]
+        excess = len(live) - self.max_runs
+        if excess <= 0:
+            return
+        paused = [r for r in live if r.state == "paused" and r.urgent_priority() is None]
+        for run in retire_order(paused)[:excess]:
+            log.debug("run %s: retired, %d live runs at most", run.id, self.max_runs)
+            self._retire(run)
 
     def _on_failure(self, run: _Run, err: TranscodeError) -> None:
         if run.next == run.start and (run.attempt >= 1 or run.empty_at == run.start):
