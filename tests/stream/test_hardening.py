@@ -112,3 +112,12 @@ def test_unicode_digits_in_a_segment_name_are_a_400(live: Live, stem: str) -> No
     r = live.client.get(rendition_base(pb) + f"v/{rid}/{stem}.m4s")
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "bad_request"
+
+
+def test_a_users_oldest_session_ends_beyond_the_cap(live: Live) -> None:
+    cap = live.client.app.state.services.settings.max_sessions_per_user
+    user_id, headers = _user(live, "many")
+    sessions = [_play(live, headers, device="chrome", protocol="hls") for _ in range(cap + 1)]
+    assert live.client.get(sessions[0]["url"]).status_code == 404  # ended
+    assert live.client.get(sessions[-1]["url"]).status_code == 200
+    assert len(live.playback.sessions.of_user(user_id)) == cap

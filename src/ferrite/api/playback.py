@@ -31,6 +31,7 @@ from ferrite.api.deps import MAX_ID, CurrentUser, ServicesDep
 from ferrite.api.files import serve_item_file
 from ferrite.db.schema import progress
 from ferrite.errors import BadRequest, NotFound, TokenInvalid
+from ferrite.playback.quota import PerUser
 from ferrite.playback.service import PlaybackService, ProgressivePlayback
 from ferrite.playback.sessions import Session, allowed
 from ferrite.services import Services
@@ -115,6 +116,10 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
     start_s = body.start_s
     if start_s is None:
         start_s = await svc.db.read(_resume_position, user.id, body.item_id)
+    # The user's oldest sessions beyond the cap end (sessions hold plans, runs, slots).
+    mine = sorted(pb.sessions.of_user(user.id), key=lambda s: s.created_at)
+    for oldest in mine[: max(0, len(mine) - svc.settings.max_sessions_per_user + 1)]:
+        await pb.stop(oldest, reason="replaced")
     session, decision = await pb.create(
         user_id=user.id,
         libraries=user.libraries,
@@ -333,15 +338,25 @@ async def progressive_stream(
     # A file still arriving (a torrent) reaches ffmpeg through the loopback feed.
     job = dataclasses.replace(job, input=svc.sources.input_for(job.input))
     runs = svc.extras["runs"]
-    stream = ProgressiveStream(job, admission=runs.admission)
+    stream = ProgressiveStream(
+        job, admission=runs.admission, idle_s=svc.settings.progressive_idle_s
+    )
     session.touch(pb.clock())
+    streams: PerUser[ProgressiveStream] = svc.extras.setdefault(
+        "progressive_streams", PerUser(svc.settings.max_streams_per_user)
+    )
+    for oldest in streams.add(session.user_id, stream):
+        await oldest.aclose()  # its response ends at its next chunk
 
     async def body() -> AsyncIterator[bytes]:
         try:
             async for chunk in stream:
+                if not allowed(session, svc.auth.table.get(session.user_id)):
+                    break  # revoked mid-stream
                 session.touch(pb.clock())
                 yield chunk
         finally:
+            streams.discard(session.user_id, stream)
             await stream.aclose()
 
     return StreamingResponse(

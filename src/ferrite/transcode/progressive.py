@@ -15,10 +15,17 @@ as long as the process lives -- a progressive viewer costs what a running HLS ru
 
 (:func:`progressive_chunks` wraps exactly that as an async generator for a streaming
 response.) A seek is a new request at a new ``start_s``.
+
+A consumer that stops pulling (a slow or paused client: the response waits for the socket)
+must not keep everyone else's transcodes waiting: after ``yield_after_s`` without a pull
+the slot is given back -- ffmpeg is blocked on its full stdout pipe by then, costing no
+CPU, like a paused run -- and the next pull waits for a slot again. After ``idle_s``
+without a pull ffmpeg is killed and the stream ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 
 Container = Literal["mp4", "matroska"]
 CHUNK_BYTES: Final = 64 * 1024
+#: A consumer this long without pulling gives its slot back (see the module docstring).
+YIELD_AFTER_S: Final = 1.0
 #: Keyframe interval of transcoded progressive video (the fMP4 fragment length).
 KEYFRAME_INTERVAL_S: Final = 2.0
 MEDIA_TYPES: Final = {"mp4": "video/mp4", "matroska": "video/x-matroska"}
@@ -123,8 +132,14 @@ class ProgressiveStream:
         admission: Admission,
         priority: Priority = Priority.PLAYBACK,
         chunk_bytes: int = CHUNK_BYTES,
+        idle_s: float | None = None,
+        yield_after_s: float = YIELD_AFTER_S,
     ) -> None:
         self.job = job
+        self._idle_s = idle_s
+        self._yield_after_s = yield_after_s
+        self._timers: list[asyncio.TimerHandle] = []
+        self._killer: asyncio.Task[int] | None = None
         self._argv = progressive_argv(job)
         self._admission = admission
         self._priority = priority
@@ -160,15 +175,19 @@ class ProgressiveStream:
         return self
 
     async def __anext__(self) -> bytes:
+        self._disarm()
         if self._closed:
             raise StopAsyncIteration
         if self._proc is None:
             await self.start()
+        elif self._lease is None:  # it gave its slot away while the consumer lagged
+            self._lease = await self._admission.acquire(self._priority)
         proc = self._proc
         assert proc is not None
         data = await proc.read(self._chunk)
         if data:
             self._sent += len(data)
+            self._arm()
             return data
         rc = await proc.wait()
         self._release()
@@ -186,11 +205,37 @@ class ProgressiveStream:
     async def aclose(self) -> None:
         """Kill ffmpeg (if still running), reap it and give the slot back; idempotent."""
         self._closed = True
+        self._disarm()
         try:
             if self._proc is not None:
                 await self._proc.kill()
         finally:
             self._release()
+
+    @property
+    def holds_slot(self) -> bool:
+        return self._lease is not None
+
+    def _arm(self) -> None:
+        """Until the next pull: yield the slot soon, end the stream after ``idle_s``."""
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(self._yield_after_s, self._release))
+        if self._idle_s is not None:
+            self._timers.append(loop.call_later(self._idle_s, self._idle))
+
+    def _disarm(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def _idle(self) -> None:
+        log.info(
+            "progressive stream of %s: no reader for %.0f s, stopped", self.job.input, self._idle_s
+        )
+        self._closed = True
+        self._release()
+        if self._proc is not None:
+            self._killer = asyncio.ensure_future(self._proc.kill())
 
     async def __aenter__(self) -> ProgressiveStream:
         await self.start()
