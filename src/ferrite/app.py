@@ -179,6 +179,7 @@ async def _start_playback(svc: Services) -> None:
         packager=Packager(ContainerPool(sources=svc.sources)),
         transcoder=RunTranscoder(settings, runs, inputs=svc.sources.input_for),
         prefetch=settings.prefetch_segments,
+        sources=svc.sources,
     )
     pb = PlaybackService(settings, svc.db, hls, clock=svc.clock, on_stop=runs.forget)
     pb.start()

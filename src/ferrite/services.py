@@ -224,6 +224,7 @@ class Services:
             scans=scans,
             files=files,
             scanner=scanner,
+            sources=FileSources(read_threads=settings.torrent_read_threads),
             _owns_passwords=owns,
         )
 

@@ -162,7 +162,7 @@ def test_literal_dotdot_in_the_url(
     token = admin["Authorization"]
     with socket.create_connection(("127.0.0.1", client.server.port)) as sock:
         sock.sendall(
-            f"GET /api/items/{seeded.movie}/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n"
+            f"GET /api/items/{seeded.movie}/../../../etc/passwd HTTP/1.1\r\nHost: localhost\r\n"
             f"Authorization: {token}\r\nConnection: close\r\n\r\n".encode()
         )
         reply = b""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 
+from ferrite.sources import StreamedFile
 from tests import media
 from tests.stream.conftest import Live, rendition_base, start_live
 
@@ -17,7 +21,13 @@ TELEMETRY_KEEP = 100  # ferrite.playback.sessions.TELEMETRY_KEEP
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("hardening")
     movies = root / "movies"
-    paths = {"Plain": media.make_clip(movies / "Plain (2020)" / "Plain (2020).mp4", media.Clip())}
+    paths = {
+        "Plain": media.make_clip(movies / "Plain (2020)" / "Plain (2020).mp4", media.Clip()),
+        # Not the same bytes as Plain: segments are shared by content fingerprint.
+        "Other": media.make_clip(
+            movies / "Other (2021)" / "Other (2021).mp4", media.Clip(duration=3.0)
+        ),
+    }
     with start_live(root, [movies], paths) as live:
         yield live
 
@@ -121,3 +131,75 @@ def test_a_users_oldest_session_ends_beyond_the_cap(live: Live) -> None:
     assert live.client.get(sessions[0]["url"]).status_code == 404  # ended
     assert live.client.get(sessions[-1]["url"]).status_code == 200
     assert len(live.playback.sessions.of_user(user_id)) == cap
+
+
+class _Stuck:
+    """A torrent file whose pieces never come: every read waits until released."""
+
+    def __init__(self, released: threading.Event) -> None:
+        self._released = released
+        self._pos = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        self._released.wait()
+        raise OSError("the torrent was removed")
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        self._pos = offset
+        return offset
+
+    def close(self) -> None:
+        pass
+
+
+def test_stuck_torrent_reads_do_not_stall_other_files(live: Live) -> None:
+    svc = live.client.app.state.services
+    stuck_path = str(live.paths["Plain"])
+    released = threading.Event()
+    svc.sources.register(
+        StreamedFile(
+            path=stuck_path,
+            size=live.paths["Plain"].stat().st_size,
+            version_ns=1,
+            open=lambda: _Stuck(released),
+            complete=lambda: False,
+        )
+    )
+    svc.files.clear()
+    stuck = _play(live, live.headers, device="chrome", protocol="hls")
+    rid = stuck["renditions"]["video"][0]["id"]
+    urls = [rendition_base(stuck) + f"v/{rid}/{n}.m4s" for n in range(6)]
+    urls += [live.url(f"/api/items/{live.items['Plain']}/file")] * 41
+    pool = ThreadPoolExecutor(len(urls))
+    try:
+        with httpx.Client(base_url=live.url(""), headers=live.headers, timeout=120) as c:
+            for url in urls:
+                pool.submit(c.get, url)
+            # More stuck reads than the packager has threads (4) and than the server's
+            # shared thread limit (40): another file still plays, both ways.
+            other = _play_item(live, "Other")
+            orid = other["renditions"]["video"][0]["id"]
+            with httpx.Client(timeout=20) as fresh:
+                r = fresh.get(live.url(rendition_base(other) + f"v/{orid}/0.m4s"))
+                assert r.status_code == 200, r.text
+                direct = fresh.get(
+                    live.url(f"/api/items/{live.items['Other']}/file"), headers=live.headers
+                )
+                assert direct.status_code == 200
+                assert direct.content == live.paths["Other"].read_bytes()
+    finally:
+        released.set()
+        svc.sources.unregister(stuck_path)
+        pool.shutdown(wait=True)
+        svc.files.clear()
+
+
+def _play_item(live: Live, title: str) -> dict[str, Any]:
+    r = live.client.post(
+        "/api/playback",
+        json={"item_id": live.items[title], "device": "chrome", "protocol": "hls"},
+        headers=live.headers,
+    )
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out

@@ -84,7 +84,7 @@ async def serve_item_file(
 async def _open(svc: Services, location: FileLocation) -> OpenFile:
     streamed = svc.sources.get(location.path)
     if streamed is not None:  # a torrent file: its owner vouches for the bytes
-        return await open_streamed(streamed)
+        return await open_streamed(streamed, svc.sources.reads)
     roots = None if svc.settings.follow_links_outside_library else location.roots
     return await open_file(location.path, Expected(location.size, location.mtime_ns, roots))
 

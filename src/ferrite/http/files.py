@@ -30,10 +30,12 @@ abandons the wait (closing the reader wakes it).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import stat as stat_module
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -109,6 +111,8 @@ class OpenFile:
     mtime_ns: int
     mtime: float
     reader: Readable | None = None
+    #: Where the reader's blocking reads run (a streamed file's own pool).
+    executor: Executor | None = None
 
     def read_at(self, offset: int, n: int) -> bytes:
         """Blocking: up to ``n`` bytes at ``offset`` (call it from a worker thread)."""
@@ -177,15 +181,16 @@ async def open_file(path: str | os.PathLike[str], expected: Expected | None = No
         raise MediaError(f"The file cannot be opened ({exc.strerror}).") from exc
 
 
-async def open_streamed(file: StreamedFile) -> OpenFile:
-    """Open a registered streamed file: its reader while incomplete, else the disk file."""
+async def open_streamed(file: StreamedFile, executor: Executor) -> OpenFile:
+    """Open a registered streamed file: its reader while incomplete, else the disk file.
+    Its blocking opens and reads run in ``executor`` (``FileSources.reads``)."""
     try:
-        reader = await anyio.to_thread.run_sync(file.open)
+        reader = await asyncio.get_running_loop().run_in_executor(executor, file.open)
     except OSError as exc:
         raise MediaError(f"The file cannot be opened ({exc}).") from exc
     if reader is None:
         return await open_file(file.path)
-    return OpenFile(-1, file.size, file.version_ns, file.version_ns / 1e9, reader)
+    return OpenFile(-1, file.size, file.version_ns, file.version_ns / 1e9, reader, executor)
 
 
 def file_response(
@@ -340,13 +345,15 @@ class FileBody(Response):
         # A streamed file's read may wait for pieces: a vanished client abandons it (the
         # reader is closed in __call__, which wakes the read); a pread is never abandoned
         # (closing its descriptor under it could hand the number to another file).
-        abandon = file.reader is not None
+        executor = file.executor
         offset = r.start
         while offset < r.stop:
             n = min(self.chunk_size, r.stop - offset)
-            chunk = await anyio.to_thread.run_sync(
-                file.read_at, offset, n, abandon_on_cancel=abandon
-            )
+            if executor is not None:  # a cancelled await abandons the read (see above)
+                loop = asyncio.get_running_loop()
+                chunk = await loop.run_in_executor(executor, file.read_at, offset, n)
+            else:
+                chunk = await anyio.to_thread.run_sync(file.read_at, offset, n)
             if not chunk:
                 # The file shrank under us: the promised Content-Length cannot be met, so
                 # the connection must be cut rather than end cleanly short.
