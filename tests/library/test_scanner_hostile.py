@@ -6,18 +6,25 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import pytest
 from sqlalchemy import select
 
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.db.schema import media_files, subtitle_tracks
+from ferrite.errors import ProbeError
 from ferrite.library import libraries
+from ferrite.library.probe import probe
 from ferrite.library.scanner import Scanner
+from ferrite.media.inputs import FORMAT_WHITELIST
+from ferrite.transcode.progressive import ProgressiveJob, progressive_argv
+from tests import media
 
 
 @pytest.fixture
@@ -112,3 +119,40 @@ def test_a_sidecar_that_is_a_fifo_or_dev_zero_is_skipped(
     assert failed == []
     tracks = db.read_sync(lambda c: c.execute(select(subtitle_tracks.c.path)).scalars().all())
     assert str(sidecar) not in tracks
+
+
+SUBRIP = "1\n00:00:01,000 --> 00:00:02,000\nhello\n\n2\n00:00:03,000 --> 00:00:04,000\nworld\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "demuxer"),
+    [
+        ("Subs (2001).mkv", SUBRIP, "srt"),
+        ("Meta (2002).mp4", ";FFMETADATA1\ntitle=x\n", "ffmetadata"),
+        ("Player (2003).avi", "0:00:01:hello\n0:00:02:world\n", "vplayer"),
+    ],
+)
+def test_only_the_containers_ferrite_supports_are_demuxed(
+    tmp_path: Path, name: str, text: str, demuxer: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with av.open(str(path)) as unrestricted:  # what FFmpeg does when left to itself
+        assert unrestricted.format.name == demuxer
+    with pytest.raises(ProbeError, match="contains text"):
+        probe(path)
+
+
+def test_ffmpeg_gets_the_same_allow_lists(tmp_path: Path) -> None:
+    path = tmp_path / "Subs (2001).mkv"
+    path.write_text(SUBRIP)
+    job = ProgressiveJob(input=str(path), video_stream=0, ffmpeg=media.FFMPEG)
+    argv = progressive_argv(job)
+    i = argv.index("-i")
+    assert argv[i - 4 : i] == ["-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", "file"]
+    feed = progressive_argv(ProgressiveJob(input="http://127.0.0.1:1234/s3cret/1", video_stream=0))
+    assert feed[feed.index("-i") - 1] == "http,tcp"
+    # Real ffmpeg refuses the text file a "movie" turned out to be.
+    run = subprocess.run(argv, capture_output=True, check=False)
+    assert run.returncode != 0
+    assert b"Invalid argument" in run.stderr or b"Invalid data" in run.stderr

@@ -83,6 +83,7 @@ from ferrite.media.info import (
     SubtitleCue,
     SubtitleTrack,
 )
+from ferrite.media.inputs import pyav_options
 from ferrite.sources import Readable
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,7 @@ def _open(path: Path) -> tuple[InputContainer, int]:
     if st.st_size == 0:
         raise ProbeError(f"{path.name}: the file is empty (0 bytes)")
     try:
-        return av.open(str(path), "r"), st.st_size
+        return av.open(str(path), "r", options=pyav_options()), st.st_size
     except av.error.FFmpegError as exc:
         raise ProbeError(f"{path.name}: {_open_reason(_head(path), exc)}") from exc
     except OSError as exc:
@@ -287,7 +288,7 @@ def _open_file(path: Path, file: Readable) -> tuple[InputContainer, int]:
     if size == 0:
         raise ProbeError(f"{path.name}: the file is empty (0 bytes)")
     try:
-        return av.open(file, "r"), size
+        return av.open(file, "r", options=pyav_options()), size
     except av.error.FFmpegError as exc:
         file.seek(0)
         raise ProbeError(f"{path.name}: {_open_reason(file.read(4096), exc)}") from exc

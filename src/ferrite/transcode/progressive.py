@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from ferrite.errors import TranscodeError
+from ferrite.media.inputs import ffmpeg_input_args
 from ferrite.transcode.admission import Admission, Lease, Priority
 from ferrite.transcode.ladder import Rung
 from ferrite.transcode.process import FfmpegProcess
@@ -86,7 +87,7 @@ def progressive_argv(job: ProgressiveJob) -> list[str]:
         args += ["-threads", str(job.threads)]
     if job.start_s > 0:
         args += ["-ss", f"{job.start_s:.6f}"]
-    args += ["-i", job.input]
+    args += [*ffmpeg_input_args(job.input), "-i", job.input]
     if job.video_stream is not None:
         args += ["-map", f"0:{job.video_stream}"]
         rung = job.video_rung
