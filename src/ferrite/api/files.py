@@ -89,7 +89,10 @@ async def _open(svc: Services, location: FileLocation) -> OpenFile:
     return await open_file(location.path, Expected(location.size, location.mtime_ns, roots))
 
 
-@router.api_route("/api/items/{item_id}/file", methods=["GET", "HEAD"])
+# GET and HEAD as two routes: one route with both methods gives both operations one
+# OpenAPI operation id (FastAPI warns, and the schema is invalid).
+@router.get("/api/items/{item_id}/file")
+@router.head("/api/items/{item_id}/file", include_in_schema=False)
 async def item_file(
     item_id: Id,
     request: Request,

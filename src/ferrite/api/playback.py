@@ -303,7 +303,10 @@ async def media_segment(
     return Response(data, media_type=media_type, headers=_SEGMENT_CACHE)
 
 
-@router.api_route("/api/playback/{sid}/file", methods=["GET", "HEAD"])
+# GET and HEAD as two routes: one route with both methods gives both operations one
+# OpenAPI operation id (FastAPI warns, and the schema is invalid).
+@router.get("/api/playback/{sid}/file")
+@router.head("/api/playback/{sid}/file", include_in_schema=False)
 async def direct_file(
     sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
 ) -> Response:
