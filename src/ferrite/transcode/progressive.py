@@ -181,7 +181,7 @@ class ProgressiveStream:
             raise StopAsyncIteration
         if self._proc is None:
             await self.start()
-        elif self._lease is None:  # it gave its slot away while the consumer lagged
+        elif self._lease is None and self._proc.running:  # gave its slot away meanwhile
             self._lease = await self._admission.acquire(self._priority)
         proc = self._proc
         assert proc is not None
