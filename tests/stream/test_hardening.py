@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -203,3 +204,18 @@ def _play_item(live: Live, title: str) -> dict[str, Any]:
     assert r.status_code == 201, r.text
     out: dict[str, Any] = r.json()
     return out
+
+
+def test_a_users_oldest_progressive_stream_gives_way_beyond_the_cap(live: Live) -> None:
+    svc = live.client.app.state.services
+    cap = svc.settings.max_streams_per_user
+    user_id, headers = _user(live, "streamer")
+    device = {"containers": ["matroska"], "video": ["h264"], "audio": ["aac"], "hls": False}
+    pb = _play(live, headers, device=device)
+    assert pb["protocol"] == "progressive", pb
+    with contextlib.ExitStack() as held:
+        for _ in range(cap + 1):  # each held open, unread: its stream stays live
+            r = held.enter_context(live.client.stream("GET", pb["url"]))
+            assert r.status_code == 200
+            assert svc.extras["progressive_streams"].count(user_id) <= cap
+        assert svc.extras["progressive_streams"].count(user_id) == cap

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ferrite.api.errors import envelope
@@ -84,7 +85,7 @@ class BodyLimitMiddleware:
             await _refuse(limit)(scope, receive, send)
 
 
-def _refuse(limit: int):  # type: ignore[no-untyped-def]
+def _refuse(limit: int) -> JSONResponse:
     return envelope(
         413,
         "payload_too_large",
