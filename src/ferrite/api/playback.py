@@ -15,8 +15,6 @@ path, and a disabled user's leaked URL stops working at once.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -34,6 +32,7 @@ from ferrite.errors import BadRequest, NotFound, TokenInvalid
 from ferrite.playback.quota import PerUser
 from ferrite.playback.service import PlaybackService, ProgressivePlayback
 from ferrite.playback.sessions import Session, allowed
+from ferrite.playback.telemetry import parse_events
 from ferrite.services import Services
 from ferrite.transcode.binary import ffmpeg_path
 from ferrite.transcode.progressive import ProgressiveStream
@@ -55,37 +54,6 @@ class PlaybackBody(BaseModel):
     max_bitrate: int | None = Field(default=None, ge=64_000, le=10**10)
     max_height: int | None = Field(default=None, ge=120, le=10_000)
     protocol: Literal["hls", "auto"] | None = None
-
-
-def _not_a_number(text: str) -> object:
-    raise ValueError(f"{text} is not a number")
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > 15:
-        raise ValueError("number too large")
-    return int(text)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number too large")
-    return value
-
-
-def parse_events(raw: bytes) -> Any:
-    """A telemetry body as JSON whose numbers are all finite and of sane size: ``NaN``,
-    ``Infinity``, ``1e999`` and 400-digit integers are a 400, never metrics poison."""
-    try:
-        return json.loads(
-            raw,
-            parse_constant=_not_a_number,
-            parse_int=_bounded_int,
-            parse_float=_finite_float,
-        )
-    except (ValueError, RecursionError):
-        raise BadRequest("the event body must be JSON with ordinary numbers") from None
 
 
 def playback(svc: Services) -> PlaybackService:

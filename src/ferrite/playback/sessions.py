@@ -64,10 +64,11 @@ class Session:
     last_segment: dict[str, int] = field(default_factory=dict)
     #: kind ("v", "a") -> the rendition id the session fetched last (ABR switch detection)
     last_rendition: dict[str, str] = field(default_factory=dict)
-    #: The library the item is in, and the user's token version when the session began:
-    #: every request under the session checks both against the auth table (see allowed).
+    #: The library the item is in, and the user's token version when the session began
+    #: (None: not recorded by its creator): every request under the session checks them
+    #: against the auth table (see allowed).
     library_id: int | None = None
-    user_version: int = 0
+    user_version: int | None = None
 
     def touch(self, now: float) -> None:
         self.last_seen = now
@@ -76,8 +77,10 @@ class Session:
 def allowed(session: Session, principal: Principal | None) -> bool:
     """Whether the session's user may still use it: exists, enabled, not logged out since
     (same token version), and still granted the item's library. Pure; no database."""
-    if principal is None or principal.disabled or principal.version != session.user_version:
+    if principal is None or principal.disabled:
         return False
+    if session.user_version is not None and principal.version != session.user_version:
+        return False  # logged out (or password changed) since the session began
     libraries = principal.libraries
     return libraries is None or session.library_id in libraries
 
