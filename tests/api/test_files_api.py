@@ -260,3 +260,24 @@ def test_a_link_out_of_the_library_is_refused_even_with_the_scanned_identity(
     assert r.status_code == (200 if allowed else 409)
     if allowed:
         assert r.content == outside.read_bytes()
+
+
+def test_another_file_with_the_scanned_size_and_mtime_is_refused(
+    client: AppClient, admin: dict[str, str], seeded: Seeded, media_copy: Path, tmp_path: Path
+) -> None:
+    st = media_copy.stat()
+    services(client).db.write_sync(  # what a scan records
+        lambda c: c.execute(
+            update(media_files)
+            .where(media_files.c.path == str(media_copy))
+            .values(inode=st.st_ino, device=st.st_dev)
+        )
+    )
+    url = f"/api/items/{seeded.movie}/file"
+    assert client.get(url, headers=admin).status_code == 200
+    impostor = media_copy.with_name("impostor.mp4")
+    shutil.copy2(media_copy, impostor)  # same size, same mtime: only the inode differs
+    impostor.replace(media_copy)
+    r = client.get(url, headers=admin)
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "media_changed"

@@ -156,3 +156,14 @@ def test_ffmpeg_gets_the_same_allow_lists(tmp_path: Path) -> None:
     run = subprocess.run(argv, capture_output=True, check=False)
     assert run.returncode != 0
     assert b"Invalid argument" in run.stderr or b"Invalid data" in run.stderr
+
+
+def test_a_scan_records_which_file_it_saw(db: Database, settings: Settings, movies: Path) -> None:
+    scan(db, settings, movies)
+    film = movies / "Film (2020)" / "Film (2020).mp4"
+    row = db.read_sync(
+        lambda c: c.execute(
+            select(media_files.c.inode, media_files.c.device).where(media_files.c.path == str(film))
+        ).one()
+    )
+    assert (row.inode, row.device) == (film.stat().st_ino, film.stat().st_dev)

@@ -86,7 +86,10 @@ async def _open(svc: Services, location: FileLocation) -> OpenFile:
     if streamed is not None:  # a torrent file: its owner vouches for the bytes
         return await open_streamed(streamed, svc.sources.reads)
     roots = None if svc.settings.follow_links_outside_library else location.roots
-    return await open_file(location.path, Expected(location.size, location.mtime_ns, roots))
+    expected = Expected(
+        location.size, location.mtime_ns, roots, inode=location.inode, device=location.device
+    )
+    return await open_file(location.path, expected)
 
 
 # GET and HEAD as two routes: one route with both methods gives both operations one

@@ -7,6 +7,7 @@ checks that migrating an empty database to head yields exactly this metadata.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -82,6 +83,9 @@ media_files = Table(
     Column("path", Text, nullable=False, unique=True),
     Column("size", Integer, nullable=False),
     Column("mtime_ns", Integer, nullable=False),
+    # Which file the scan saw (inode, device): direct play refuses another one at the path.
+    Column("inode", BigInteger),
+    Column("device", BigInteger),
     # Content identity (size + head/tail hash): survives moves, changes on replacement.
     Column("fingerprint", String(40), nullable=False, index=True),
     Column("container", String(32)),

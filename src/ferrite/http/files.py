@@ -17,9 +17,9 @@ handed to the server, whose flow control (``send`` waits for the socket to drain
 memory to about two chunks per response. Nothing ever reads a whole file.
 
 A library file is opened against the identity the scan recorded (:class:`Expected`): the
-descriptor's ``fstat`` must show the scanned size and mtime, and its real path (what was
-actually opened, symlinks resolved) must lie inside the library's folders -- otherwise
-:class:`~ferrite.errors.MediaChanged` (409). A scanned file swapped for a symlink to
+descriptor's ``fstat`` must show the scanned size, mtime, inode and device, and its real
+path (what was actually opened, symlinks resolved) must lie inside the library's folders
+-- otherwise :class:`~ferrite.errors.MediaChanged` (409). A scanned file swapped for a symlink to
 ``secret.key`` between two scans is refused, not served.
 
 A file that is not all on disk yet (a torrent still downloading, ``ferrite.sources``) is
@@ -138,10 +138,15 @@ class Expected:
     size: int
     mtime_ns: int
     roots: tuple[str, ...] | None
+    inode: int | None = None  # None: not recorded, not checked
+    device: int | None = None
 
 
 def _check(fd: int, path: str, st: os.stat_result, expected: Expected) -> None:
-    if st.st_size != expected.size or st.st_mtime_ns != expected.mtime_ns:
+    other_file = expected.inode is not None and (
+        st.st_ino != expected.inode or st.st_dev != expected.device
+    )
+    if st.st_size != expected.size or st.st_mtime_ns != expected.mtime_ns or other_file:
         raise MediaChanged(f"{Path(path).name} changed since it was scanned; rescan the library.")
     if expected.roots is not None and not inside(real_path_of_fd(fd, path), expected.roots):
         raise MediaChanged(

@@ -74,6 +74,9 @@ class FileLocation:
     size: int
     mtime_ns: int
     container: str | None
+    #: Which file the scan saw (None: not recorded, e.g. a torrent's or an older scan's).
+    inode: int | None = None
+    device: int | None = None
     #: The library's folders, symlinks resolved (direct play checks the opened file is
     #: inside one of them).
     roots: tuple[str, ...] = ()
@@ -461,6 +464,8 @@ def file_location(conn: Connection, item_id: int, file_id: int | None = None) ->
         media_files.c.path,
         media_files.c.size,
         media_files.c.mtime_ns,
+        media_files.c.inode,
+        media_files.c.device,
         media_files.c.container,
     ).where(media_files.c.item_id == item_id)
     if file_id is not None:
@@ -485,6 +490,8 @@ def file_location(conn: Connection, item_id: int, file_id: int | None = None) ->
         size=row["size"],
         mtime_ns=row["mtime_ns"],
         container=row["container"],
+        inode=row["inode"],
+        device=row["device"],
         roots=real_roots(roots),
     )
 

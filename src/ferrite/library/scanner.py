@@ -42,7 +42,12 @@ from ferrite.db.engine import Database
 from ferrite.errors import BadRequest, FerriteError, ProbeError
 from ferrite.library import libraries, store
 from ferrite.library.artwork import refresh_artwork
-from ferrite.library.fingerprint import StatSignature, fingerprint, stat_signature
+from ferrite.library.fingerprint import (
+    StatSignature,
+    fingerprint,
+    signature_of,
+    stat_signature,
+)
 from ferrite.library.naming import (
     LibraryKind,
     guess_library_kind,
@@ -322,6 +327,8 @@ class Scanner:
                         path=str(f.path),
                         size=f.sig.size,
                         mtime_ns=f.sig.mtime_ns,
+                        inode=f.sig.inode,
+                        device=f.sig.device,
                         parsed=parsed,
                         now=self._clock(),
                     )
@@ -422,6 +429,8 @@ class Scanner:
                     path=path,
                     size=o.sig.size,
                     mtime_ns=o.sig.mtime_ns,
+                    inode=o.sig.inode,
+                    device=o.sig.device,
                     fingerprint=o.fingerprint,
                     info=o.info,
                     parsed=parsed,
@@ -440,6 +449,8 @@ class Scanner:
                     path=path,
                     size=o.sig.size,
                     mtime_ns=o.sig.mtime_ns,
+                    inode=o.sig.inode,
+                    device=o.sig.device,
                     fingerprint=o.fingerprint or "-",
                     reason=reason,
                     now=now,
@@ -604,7 +615,7 @@ def _walk(
         for path, st in videos:
             found[str(path)] = _Found(
                 path,
-                StatSignature(st.st_size, st.st_mtime_ns),
+                signature_of(st),
                 root,
                 tuple(find_sidecars(path, subs)),
             )

@@ -185,6 +185,8 @@ def save_probed(
     parsed: ParsedName,
     now: float,
     file_id: int | None = None,
+    inode: int | None = None,
+    device: int | None = None,
 ) -> tuple[int, int]:
     """Store a successful probe of ``path`` and attach it to its item.
 
@@ -200,6 +202,8 @@ def save_probed(
             "path": path,
             "size": size,
             "mtime_ns": mtime_ns,
+            "inode": inode,
+            "device": device,
             "fingerprint": fingerprint,
             "container": info.container,
             "duration_s": info.duration_s,
@@ -370,6 +374,8 @@ def save_failed(
     reason: str,
     now: float,
     file_id: int | None = None,
+    inode: int | None = None,
+    device: int | None = None,
 ) -> int:
     """Record that ``path`` could not be probed (status ``failed`` + ``reason``): no
     streams, keyframes or subtitles, no item (an item it had before is pruned)."""
@@ -383,6 +389,8 @@ def save_failed(
             "path": path,
             "size": size,
             "mtime_ns": mtime_ns,
+            "inode": inode,
+            "device": device,
             "fingerprint": fingerprint,
             "container": None,
             "duration_s": None,
@@ -407,6 +415,8 @@ def move_file(
     mtime_ns: int,
     parsed: ParsedName | None,
     now: float,
+    inode: int | None = None,
+    device: int | None = None,
 ) -> int | None:
     """Record that the file ``file_id`` now lives at ``path`` (same content): its id,
     streams and keyframes stay; its item stays (renamed in place if the new name means a
@@ -415,7 +425,7 @@ def move_file(
     conn.execute(
         update(media_files)
         .where(media_files.c.id == file_id)
-        .values(path=path, size=size, mtime_ns=mtime_ns)
+        .values(path=path, size=size, mtime_ns=mtime_ns, inode=inode, device=device)
     )
     if rec.probe_status != "ok" or parsed is None:
         return rec.item_id
