@@ -167,3 +167,28 @@ def test_a_scan_records_which_file_it_saw(db: Database, settings: Settings, movi
         ).one()
     )
     assert (row.inode, row.device) == (film.stat().st_ino, film.stat().st_dev)
+
+
+def test_a_file_replaced_with_the_same_size_and_mtime_is_probed_again(
+    db: Database, settings: Settings, movies: Path
+) -> None:
+    lib = db.write_sync(
+        lambda c: libraries.create_library(c, name=None, kind="movies", paths=[movies])
+    )
+    film = movies / "Film (2020)" / "Film (2020).mp4"
+    scanner = Scanner(db, settings)
+    try:
+        scanner.scan_library(lib.id)
+        copy = film.with_name("copy.tmp")
+        shutil.copy2(film, copy)  # same size, same mtime, another inode
+        copy.replace(film)
+        report = scanner.scan_library(lib.id)
+    finally:
+        scanner.close()
+    assert report.changed == [str(film)]
+    inode = db.read_sync(
+        lambda c: c.execute(
+            select(media_files.c.inode).where(media_files.c.path == str(film))
+        ).scalar_one()
+    )
+    assert inode == film.stat().st_ino

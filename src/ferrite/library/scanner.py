@@ -520,6 +520,8 @@ def _inside(path: str, root: str) -> bool:
 def _changed(rec: store.FileRecord, f: _Found, recorded_sidecars: frozenset[str]) -> bool:
     if rec.size != f.sig.size or rec.mtime_ns != f.sig.mtime_ns:
         return True
+    if rec.inode is not None and (rec.inode, rec.device) != (f.sig.inode, f.sig.device):
+        return True  # another file put in its place with the same size and mtime
     if rec.probe_status != "ok":
         return False  # same bytes, same failure: don't retry on every scan
     now_sidecars = {str(p) for p in f.sidecars}

@@ -57,6 +57,8 @@ class FileRecord:
     probe_status: str  # ok | failed
     probe_error: str | None
     probed_at: float
+    inode: int | None = None  # which file the scan saw (None: not recorded)
+    device: int | None = None
 
 
 _FILE_COLUMNS = (
@@ -70,6 +72,8 @@ _FILE_COLUMNS = (
     media_files.c.probe_status,
     media_files.c.probe_error,
     media_files.c.probed_at,
+    media_files.c.inode,
+    media_files.c.device,
 )
 
 
