@@ -34,7 +34,9 @@ from ferrite import __version__, demo, jellyfin, metrics
 from ferrite.api import auth, errors, files, items, playback, torrents, users
 from ferrite.api import libraries as libraries_api
 from ferrite.api import metrics as metrics_api
+from ferrite.api.bodylimit import BodyLimitMiddleware
 from ferrite.api.cors import install_cors
+from ferrite.api.hosts import HostCheckMiddleware, allowed_names
 from ferrite.api.requestlog import RequestLogMiddleware
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.tokens import Clock
@@ -50,9 +52,11 @@ from ferrite.library import libraries
 from ferrite.library.naming import guess_library_kind
 from ferrite.library.scanner import Scanner
 from ferrite.playback.service import PlaybackService
+from ferrite.playback.sessions import allowed
 from ferrite.playback.warmer import Warmer
 from ferrite.services import Services
 from ferrite.torrent.service import start_torrents, stop_torrents
+from ferrite.torrent.source import MAX_TORRENT_BYTES
 from ferrite.transcode.runs import RunManager
 from ferrite.transcode.video import RunTranscoder
 from ferrite.web.routes import mount_web
@@ -121,6 +125,15 @@ def create_app(
 
     app = FastAPI(title="Ferrite", version=__version__, lifespan=lifespan)
     errors.install(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        # a multipart .torrent: the file plus the form's few small fields
+        routes={("POST", "/api/torrents"): MAX_TORRENT_BYTES + 64 * 1024},
+    )
+    app.add_middleware(
+        HostCheckMiddleware, allowed=allowed_names(settings.allowed_hosts, [settings.host])
+    )
     install_cors(app, settings.cors_origins)
     if settings.jellyfin_api:
         jellyfin.install(app)  # Jellyfin's paths (docs/jellyfin.md); Ferrite's pass through
@@ -178,6 +191,7 @@ async def _start_playback(svc: Services) -> None:
             else None
         ),
         warm_segments=settings.warm_segments,
+        sources=svc.sources,
     )
     pb = PlaybackService(settings, svc.db, hls, clock=svc.clock, on_stop=runs.forget)
     pb.start()
@@ -186,6 +200,16 @@ async def _start_playback(svc: Services) -> None:
         warmer.start()
         svc.scans.after_scan.append(lambda _library: warmer.poke())
         svc.extras["warmer"] = warmer
+
+    def end_revoked(user_id: int) -> None:
+        """A user lost some access: end the sessions it no longer allows (their ffmpegs
+        and slots go with them; every request also checks, this just frees them now)."""
+        principal = svc.auth.table.get(user_id)
+        for session in pb.sessions.of_user(user_id):
+            if not allowed(session, principal):
+                svc.tasks.spawn(pb.stop(session, reason="revoked"), name=f"revoke-{session.id}")
+
+    svc.auth.on_revoke.append(end_revoked)
     metrics.CACHE_BYTES.set_function(lambda: hls.cache.stats.bytes)  # read at each scrape
     svc.extras["playback"] = pb
     svc.extras["runs"] = runs

@@ -22,7 +22,7 @@ from typing import Any
 
 from ferrite import config
 from ferrite.bench import cli as bench_cli
-from ferrite.errors import FerriteError
+from ferrite.errors import FerriteError, Unprocessable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -103,6 +103,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     users.validate_username(args.name)
     password = _read_password(args.password_stdin)
+    if len(password) < settings.password_min_length:
+        raise Unprocessable(
+            f"A password must be at least {settings.password_min_length} characters."
+        )
     passwords = Passwords()
     db = Database(settings.db_url)
     try:

@@ -144,6 +144,53 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("login_attempts", int, 10, "Failed logins allowed per user or address per window."),
     Setting("login_window_s", float, 300.0, "Window of the login rate limit."),
+    Setting("password_min_length", int, 8, "Shortest password accepted for a new password."),
+    Setting(
+        "allowed_hosts",
+        str,
+        "",
+        "Host names the server answers to besides IP addresses, localhost and this machine's "
+        "name, comma-separated ('*' = any; guards against DNS rebinding).",
+    ),
+    Setting(
+        "max_body_bytes",
+        int,
+        64 * 1024,
+        "Largest JSON request body in bytes (413 beyond; .torrent uploads have their own limit).",
+    ),
+    Setting(
+        "follow_links_outside_library",
+        _bool,
+        False,
+        "Scan and serve files and folders whose real path (after symlinks) leaves the library.",
+    ),
+    Setting(
+        "transcode_max_runs",
+        int,
+        0,
+        "Live transcode runs (running and paused) at most; 0 = 2 per slot plus 2.",
+    ),
+    Setting(
+        "progressive_idle_s",
+        float,
+        30.0,
+        "A progressive stream whose client reads nothing for this long is stopped.",
+    ),
+    Setting(
+        "max_streams_per_user",
+        int,
+        2,
+        "Concurrent progressive (non-HLS) streams per user; the oldest is stopped beyond.",
+    ),
+    Setting(
+        "max_sessions_per_user", int, 20, "Playback sessions per user; the oldest ends beyond."
+    ),
+    Setting(
+        "torrent_read_threads",
+        int,
+        4,
+        "Threads for reads of torrent files still downloading (they wait for pieces).",
+    ),
     Setting("log_level", str, "info", "Logging level: debug, info, warning, error."),
     Setting("torrent_listen_port", int, 6881, "Port libtorrent listens on (0 = any)."),
     Setting(
@@ -154,7 +201,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("torrent_dht", _bool, True, "Use the BitTorrent DHT."),
     Setting("torrent_lsd", _bool, True, "Use local service discovery."),
-    Setting("torrent_upnp", _bool, True, "Use UPnP/NAT-PMP port mapping."),
+    Setting(
+        "torrent_upnp",
+        _bool,
+        False,
+        "Use UPnP/NAT-PMP to open ports on the router (off: nothing is opened behind your back).",
+    ),
     Setting(
         "torrent_outgoing_utp",
         _bool,
@@ -213,6 +265,15 @@ class Settings:
     played_threshold: float
     login_attempts: int
     login_window_s: float
+    password_min_length: int
+    allowed_hosts: str
+    max_body_bytes: int
+    follow_links_outside_library: bool
+    transcode_max_runs: int
+    progressive_idle_s: float
+    max_streams_per_user: int
+    max_sessions_per_user: int
+    torrent_read_threads: int
     log_level: str
     torrent_listen_port: int
     torrent_listen_host: str
@@ -226,6 +287,11 @@ class Settings:
     torrent_wait_s: float
     jellyfin_api: bool
     jellyfin_server_name: str
+
+    @property
+    def max_runs(self) -> int:
+        """``transcode_max_runs``, or its default: 2 per slot plus 2."""
+        return self.transcode_max_runs or 2 * max(1, self.transcode_slots) + 2
 
     @property
     def db_url(self) -> str:

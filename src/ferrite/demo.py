@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ferrite.errors import MediaError
 from ferrite.transcode.binary import ffmpeg_path
+from ferrite.transcode.child import spawn
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +98,21 @@ async def generate_async(
         tmp = out.with_name(".partial-" + out.name)
         log.info("generating demo clip %s", out.name)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *command(clip, tmp, ffmpeg=exe, size=size),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            # Like every child: no descriptor of the server, and dies with it.
+            proc = await spawn(command(clip, tmp, ffmpeg=exe, size=size), stdout=False)
         except OSError as exc:
             raise MediaError(f"could not run ffmpeg for the demo library: {exc}") from exc
         try:
-            _, stderr = await proc.communicate()
+            assert proc.stderr is not None
+            stderr = await proc.stderr.read()
+            await proc.wait()
         except BaseException:  # cancelled (shutdown): leave no ffmpeg and no partial file
             proc.kill()
             await proc.wait()
             tmp.unlink(missing_ok=True)
             raise
+        finally:
+            proc.close_pipes()
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
             tail = stderr.decode(errors="replace")[-300:]

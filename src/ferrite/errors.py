@@ -28,6 +28,9 @@ subprocess, SQLAlchemy, libtorrent) are translated at the boundary with
     ├── TorrentError (500 torrent_error)
     ├── Timeout (504 timeout)                  e.g. torrent data that never arrived
     └── Overloaded (503 overloaded)            carries retry_after seconds
+
+``message`` is for the user and goes into the response; ``detail`` (optional) is for the
+server's log only -- ffmpeg's stderr, paths, the loopback feed's URL never reach a client.
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ class FerriteError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, detail: str | None = None
+    ) -> None:
         self.message = message or self.__class__.__doc__ or self.code
+        self.detail = detail
         if code is not None:
             self.code = code  # type: ignore[misc]  # instance override of the class default
         super().__init__(self.message)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import stat
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -201,7 +202,7 @@ class Services:
         make_scanner: Callable[[Database, Settings], Scanner] | None = Scanner,
     ) -> Services:
         """Open the database, migrate, load the auth table; no scanning yet."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dir, settings.data_dir)
         db = Database(settings.db_url)
         try:
             await asyncio.to_thread(db.migrate)
@@ -227,6 +228,7 @@ class Services:
             scans=scans,
             files=files,
             scanner=scanner,
+            sources=FileSources(read_threads=settings.torrent_read_threads),
             _owns_passwords=owns,
         )
 
@@ -265,6 +267,16 @@ class Services:
         if self._owns_passwords:
             self.auth.close()
         await asyncio.to_thread(self.db.close)
+
+
+def private_dir(path: Path) -> None:
+    """The data directory, 0700 whatever the umask: it holds the secret, the database,
+    torrents and caches. One made readable by others before is restricted (logged)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("%s was open to other users (mode %o); restricting it to 0700", path, mode)
+        path.chmod(0o700)
 
 
 def _scan_fn(scanner: Scanner | None) -> ScanFn | None:

@@ -13,6 +13,11 @@ media by path goes through this one mechanism:
   file, or else a URL of a loopback HTTP server (``http/feed.py``) that serves the file
   object with Range support, so transcodes run while the torrent downloads.
 
+Reads of these files block until pieces arrive (up to ``torrent_wait_s``), so they run in
+the registry's own bounded pool (:attr:`FileSources.reads`, ``torrent_read_threads``
+threads), never in the packager's or the server's shared pools: a few slow torrents must
+not stall remux and direct play of everything else.
+
 A registered path is trusted as is: its size and mtime on disk change while it arrives,
 so the stat-based identity check of scanned files (``MediaChanged``) is not made for it;
 the owner vouches for the bytes (torrent pieces are hash-checked) and unregisters the
@@ -25,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -62,7 +68,9 @@ class StreamedFile:
 class FileSources:
     """The registry of :class:`StreamedFile` by path. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, read_threads: int = 4) -> None:
+        #: The pool for blocking reads of registered files (see the module docstring).
+        self.reads = ThreadPoolExecutor(max(1, read_threads), thread_name_prefix="streamed-read")
         self._lock = threading.Lock()
         self._files: dict[str, StreamedFile] = {}
         self._listeners: list[Callable[[str], None]] = []
@@ -122,3 +130,4 @@ class FileSources:
             feed, self._feed = self._feed, None
         if feed is not None:
             feed.close()
+        self.reads.shutdown(wait=True, cancel_futures=True)

@@ -164,11 +164,17 @@ def _file(
 
 
 def seed(conn: Connection, clip: Path, root: Path) -> Seeded:
-    """Three libraries (movies, shows, private) with real files behind the playable items."""
+    """Three libraries (movies, shows, private) with real files behind the playable items.
+
+    Every file lies inside its library's folder (direct play refuses files outside it):
+    movies next to the clip, episodes and the private movie in subfolders."""
     s = Seeded()
-    s.movies = _library(conn, "Movies", "movies", str(root / "movies"))
-    s.shows = _library(conn, "Shows", "shows", str(root / "shows"))
-    s.private = _library(conn, "Private", "movies", str(root / "private"))
+    shows_dir, private_dir = clip.parent / "shows", clip.parent / "private"
+    shows_dir.mkdir(exist_ok=True)
+    private_dir.mkdir(exist_ok=True)
+    s.movies = _library(conn, "Movies", "movies", str(clip.parent))
+    s.shows = _library(conn, "Shows", "shows", str(shows_dir))
+    s.private = _library(conn, "Private", "movies", str(private_dir))
     s.movie = _item(
         conn, s.movies, "movie", "Big Test Movie", year=2020, duration_s=4.0, added_at=300.0
     )
@@ -195,6 +201,6 @@ def seed(conn: Connection, clip: Path, root: Path) -> Seeded:
     s.movie_file = _file(conn, s.movies, s.movie, clip)
     _file(conn, s.movies, s.movie2, clip.with_name("hdr-" + clip.name), hdr="hdr10", clip=clip)
     for ep in s.episodes:
-        _file(conn, s.shows, ep, clip.with_name(f"ep{ep}-" + clip.name), clip=clip)
-    _file(conn, s.private, s.secret_movie, clip.with_name("secret-" + clip.name), clip=clip)
+        _file(conn, s.shows, ep, shows_dir / f"ep{ep}-{clip.name}", clip=clip)
+    _file(conn, s.private, s.secret_movie, private_dir / f"secret-{clip.name}", clip=clip)
     return s

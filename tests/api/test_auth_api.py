@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Callable
 
+import httpx
 import jwt
+import pytest
 
+from ferrite.auth.ratelimit import ADDRESS_FACTOR
 from ferrite.auth.tokens import derive_key
 from tests.api.conftest import ADMIN, bearer, login, services
 from tests.api.helpers import FakeClock
@@ -21,7 +25,7 @@ def test_healthz(client: AppClient) -> None:
 
 
 def test_setup_once(client: AppClient) -> None:
-    r = client.post("/api/setup", json={"username": "root", "password": "pw"})
+    r = client.post("/api/setup", json={"username": "root", "password": "password-1"})
     assert r.status_code == 201
     assert r.json() == {
         "id": 1,
@@ -30,7 +34,7 @@ def test_setup_once(client: AppClient) -> None:
         "disabled": False,
         "library_ids": [],
     }
-    again = client.post("/api/setup", json={"username": "other", "password": "pw"})
+    again = client.post("/api/setup", json={"username": "other", "password": "password-1"})
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
 
@@ -93,7 +97,7 @@ def test_rate_limit_per_user(client: AppClient, admin: dict[str, str], clock: Fa
 
 
 def test_rate_limit_per_address(client: AppClient, admin: dict[str, str]) -> None:
-    attempts = services(client).settings.login_attempts
+    attempts = services(client).settings.login_attempts * ADDRESS_FACTOR
     for i in range(attempts):
         client.post("/api/auth/login", json={"username": f"guess{i}", "password": "x"})
     # Same address (the test client), a user nobody guessed at: still locked out.
@@ -238,3 +242,81 @@ def test_bad_login_bodies(client: AppClient) -> None:
         client.post("/api/auth/login", json={"username": "a", "password": "x" * 5000}).status_code
         == 422
     )
+
+
+# -- hardening (issue 14) ------------------------------------------------------------------
+def _counting(monkeypatch: pytest.MonkeyPatch, obj: object, name: str) -> list[int]:
+    """Wrap the async method ``obj.name`` so its calls are counted."""
+    calls: list[int] = []
+    real = getattr(obj, name)
+
+    async def wrapper(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(obj, name, wrapper)
+    return calls
+
+
+def test_concurrent_wrong_logins_stay_within_the_limit_and_the_owner_gets_in(
+    client: AppClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = services(client)
+    attempts = svc.settings.login_attempts
+    verified = _counting(monkeypatch, svc.auth.passwords, "verify")
+
+    async def flood(n: int) -> list[int]:
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=client.server.url, limits=limits, timeout=60) as c:
+            body = {"username": "admin", "password": "guess"}
+            rs = await asyncio.gather(*(c.post("/api/auth/login", json=body) for _ in range(n)))
+        return [r.status_code for r in rs]
+
+    statuses = asyncio.run(flood(300))
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= attempts
+    assert len(verified) <= attempts  # real password checks, whatever the concurrency
+    # The attacker's address is locked out; the owner, elsewhere, is not.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(base_url=client.server.url, transport=transport, timeout=30) as owner:
+        r = owner.post("/api/auth/login", json={"username": "admin", "password": ADMIN[1]})
+    assert r.status_code == 200, r.text
+
+
+def test_setup_after_done_is_refused_before_hashing_and_rate_limited(
+    client: AppClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed = _counting(monkeypatch, services(client).auth.passwords, "hash")
+    statuses = [
+        client.post("/api/setup", json={"username": "x", "password": "long enough"}).status_code
+        for _ in range(services(client).settings.login_attempts + 1)
+    ]
+    assert hashed == []
+    assert statuses[:-1] == [409] * (len(statuses) - 1)
+    assert statuses[-1] == 429
+
+
+def test_new_passwords_have_a_minimum_length(client: AppClient, admin: dict[str, str]) -> None:
+    short = "x" * (services(client).settings.password_min_length - 1)
+    r = client.post("/api/users", json={"username": "carol", "password": short}, headers=admin)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "unprocessable"
+    ok = client.post(
+        "/api/users", json={"username": "carol", "password": short + "x"}, headers=admin
+    )
+    assert ok.status_code == 201
+
+
+def test_non_ascii_usernames_fold_case_the_same_everywhere(
+    client: AppClient, admin: dict[str, str]
+) -> None:
+    r = client.post(
+        "/api/users", json={"username": "Ärger", "password": "long enough"}, headers=admin
+    )
+    assert r.status_code == 201
+    # SQLite's lower() leaves "Ä" alone: before the fix these were two different users.
+    again = client.post(
+        "/api/users", json={"username": "ärger", "password": "long enough"}, headers=admin
+    )
+    assert again.status_code == 409
+    login(client, "äRGER", "long enough")

@@ -59,7 +59,7 @@ def test_user_add(
     # The same name again is a conflict: exit 1 with a message, no traceback.
     code = run(
         ["user", "add", "alice", "--password-stdin", "--data-dir", str(data_dir)],
-        "x\n",
+        "x-password\n",
         monkeypatch,
     )
     assert code == cli.EXIT_ERROR

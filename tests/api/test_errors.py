@@ -64,8 +64,8 @@ def test_error_envelope_for_every_status(
     # 401: no token
     assert_envelope(client.get("/api/items"), 401, "token_invalid")
     # 403: not an admin
-    client.post("/api/users", json={"username": "bob", "password": "pw"}, headers=admin)
-    bob = login(client, "bob", "pw")
+    client.post("/api/users", json={"username": "bob", "password": "password-1"}, headers=admin)
+    bob = login(client, "bob", "password-1")
     assert_envelope(client.get("/api/users", headers=bob), 403, "forbidden")
     # 404: unknown route and unknown resource
     assert_envelope(client.get("/api/nope", headers=admin), 404, "not_found")
@@ -88,8 +88,8 @@ def test_error_envelope_for_every_status(
         422,
     )
     # 429: login rate limit
-    for _ in range(20):
-        r = client.post("/api/auth/login", json={"username": "bob", "password": "wrong"})
+    for i in range(40):  # more than the per-address limit, spread over names
+        r = client.post("/api/auth/login", json={"username": f"bob{i}", "password": "wrong"})
     assert_envelope(r, 429, "too_many_requests")
     assert r.headers["retry-after"].isdigit()
     assert (

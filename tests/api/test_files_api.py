@@ -3,14 +3,32 @@ path tricks in parameters, and files that vanish."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
+from ferrite.db.schema import media_files
 from tests.api.conftest import services
 from tests.api.helpers import Seeded
 from tests.api.server import AppClient
+
+
+def rescanned(client: AppClient, path: Path) -> None:
+    """Record ``path``'s current size and mtime, as a rescan would."""
+    st = path.stat()
+    services(client).db.write_sync(
+        lambda c: c.execute(
+            update(media_files)
+            .where(media_files.c.path == str(path))
+            .values(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        )
+    )
+    services(client).files.clear()
+
 
 MakeUser = Callable[..., tuple[int, dict[str, str]]]
 
@@ -144,7 +162,7 @@ def test_literal_dotdot_in_the_url(
     token = admin["Authorization"]
     with socket.create_connection(("127.0.0.1", client.server.port)) as sock:
         sock.sendall(
-            f"GET /api/items/{seeded.movie}/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n"
+            f"GET /api/items/{seeded.movie}/../../../etc/passwd HTTP/1.1\r\nHost: localhost\r\n"
             f"Authorization: {token}\r\nConnection: close\r\n\r\n".encode()
         )
         reply = b""
@@ -200,10 +218,66 @@ def test_client_that_goes_away_mid_file(
     # Make the file large enough that the server cannot have sent it all at once.
     with media_copy.open("ab") as f:
         f.write(b"\0" * (64 * 1024 * 1024))
-    services(client).files.clear()
+    rescanned(client, media_copy)
     with client.stream("GET", f"/api/items/{seeded.movie}/file", headers=admin) as r:
         assert r.status_code == 200
         first = next(r.iter_raw(65536))
         assert first
     # Leaving the block closes the connection with most of the body unread.
     assert wait_no_fds(media_copy.resolve()) == 0
+
+
+def test_a_symlink_swapped_in_after_the_scan_is_refused(
+    client: AppClient, admin: dict[str, str], seeded: Seeded, media_copy: Path
+) -> None:
+    url = f"/api/items/{seeded.movie}/file"
+    assert client.get(url, headers=admin).status_code == 200  # located and cached
+    secret = services(client).settings.data_dir / "secret.key"
+    media_copy.unlink()
+    media_copy.symlink_to(secret)
+    r = client.get(url, headers=admin)
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "media_changed"
+    assert secret.read_text().strip() not in r.text
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_link_out_of_the_library_is_refused_even_with_the_scanned_identity(
+    client: AppClient,
+    admin: dict[str, str],
+    seeded: Seeded,
+    media_copy: Path,
+    tmp_path: Path,
+    allowed: bool,
+) -> None:
+    outside = tmp_path / "outside.mp4"
+    shutil.copy2(media_copy, outside)  # same size and mtime as scanned
+    media_copy.unlink()
+    media_copy.symlink_to(outside)
+    svc = services(client)
+    svc.settings = dataclasses.replace(svc.settings, follow_links_outside_library=allowed)
+    r = client.get(f"/api/items/{seeded.movie}/file", headers=admin)
+    assert r.status_code == (200 if allowed else 409)
+    if allowed:
+        assert r.content == outside.read_bytes()
+
+
+def test_another_file_with_the_scanned_size_and_mtime_is_refused(
+    client: AppClient, admin: dict[str, str], seeded: Seeded, media_copy: Path, tmp_path: Path
+) -> None:
+    st = media_copy.stat()
+    services(client).db.write_sync(  # what a scan records
+        lambda c: c.execute(
+            update(media_files)
+            .where(media_files.c.path == str(media_copy))
+            .values(inode=st.st_ino, device=st.st_dev)
+        )
+    )
+    url = f"/api/items/{seeded.movie}/file"
+    assert client.get(url, headers=admin).status_code == 200
+    impostor = media_copy.with_name("impostor.mp4")
+    shutil.copy2(media_copy, impostor)  # same size, same mtime: only the inode differs
+    impostor.replace(media_copy)
+    r = client.get(url, headers=admin)
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "media_changed"

@@ -57,9 +57,12 @@ def live(tmp_path: Path) -> Iterator[AppClient]:
 def test_end_to_end(live: AppClient, library_root: Path) -> None:
     c = live
     # -- setup and login --------------------------------------------------------------
-    assert c.post("/api/setup", json={"username": "root", "password": "root pw"}).status_code == 201
+    assert (
+        c.post("/api/setup", json={"username": "root", "password": "root password"}).status_code
+        == 201
+    )
     assert c.post("/api/setup", json={"username": "again", "password": "x"}).status_code == 409
-    login = c.post("/api/auth/login", json={"username": "root", "password": "root pw"}).json()
+    login = c.post("/api/auth/login", json={"username": "root", "password": "root password"}).json()
     admin = bearer(login["access_token"])
 
     # -- libraries and scan ------------------------------------------------------------
@@ -106,17 +109,17 @@ def test_end_to_end(live: AppClient, library_root: Path) -> None:
     for name, grants in (("alice", [movies["id"], shows["id"]]), ("bob", [movies["id"]])):
         r = c.post(
             "/api/users",
-            json={"username": name, "password": f"{name} pw", "library_ids": grants},
+            json={"username": name, "password": f"{name} password", "library_ids": grants},
             headers=admin,
         )
         assert r.status_code == 201
     alice = bearer(
-        c.post("/api/auth/login", json={"username": "alice", "password": "alice pw"}).json()[
+        c.post("/api/auth/login", json={"username": "alice", "password": "alice password"}).json()[
             "access_token"
         ]
     )
     bob = bearer(
-        c.post("/api/auth/login", json={"username": "bob", "password": "bob pw"}).json()[
+        c.post("/api/auth/login", json={"username": "bob", "password": "bob password"}).json()[
             "access_token"
         ]
     )
@@ -209,11 +212,11 @@ def test_serve_does_not_wait_for_the_scan(tmp_path: Path, library_root: Path) ->
     try:
         with AppClient(server) as c:
             assert c.get("/healthz").status_code == 200  # up while the scan waits
-            c.post("/api/setup", json={"username": "root", "password": "pw"})
+            c.post("/api/setup", json={"username": "root", "password": "password-1"})
             admin = bearer(
-                c.post("/api/auth/login", json={"username": "root", "password": "pw"}).json()[
-                    "access_token"
-                ]
+                c.post(
+                    "/api/auth/login", json={"username": "root", "password": "password-1"}
+                ).json()["access_token"]
             )
             (lib,) = c.get("/api/libraries", headers=admin).json()
             assert lib["scanning"] is True

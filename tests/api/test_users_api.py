@@ -16,7 +16,7 @@ MakeUser = Callable[..., tuple[int, dict[str, str]]]
 def test_crud(client: AppClient, admin: dict[str, str], seeded: Seeded) -> None:
     r = client.post(
         "/api/users",
-        json={"username": "carol", "password": "pw", "library_ids": [seeded.movies]},
+        json={"username": "carol", "password": "password-1", "library_ids": [seeded.movies]},
         headers=admin,
     )
     assert r.status_code == 201
@@ -115,7 +115,7 @@ def test_bad_new_user(client: AppClient, admin: dict[str, str], body: dict[str, 
 
 
 def test_duplicate_username(client: AppClient, admin: dict[str, str]) -> None:
-    r = client.post("/api/users", json={"username": "Admin", "password": "x"}, headers=admin)
+    r = client.post("/api/users", json={"username": "Admin", "password": "xxxxxxxx"}, headers=admin)
     assert r.status_code == 409
 
 
@@ -135,6 +135,6 @@ def test_ids_in_paths(client: AppClient, admin: dict[str, str]) -> None:
 
 
 def test_new_user_can_log_in(client: AppClient, admin: dict[str, str]) -> None:
-    client.post("/api/users", json={"username": "dave", "password": "dave pw"}, headers=admin)
-    headers = login(client, "dave", "dave pw")
+    client.post("/api/users", json={"username": "dave", "password": "dave password"}, headers=admin)
+    headers = login(client, "dave", "dave password")
     assert client.get("/api/auth/me", headers=headers).json()["is_admin"] is False

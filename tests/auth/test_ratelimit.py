@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ferrite.auth.ratelimit import LoginRateLimiter
+from ferrite.auth.ratelimit import ADDRESS_FACTOR, LoginRateLimiter
 from ferrite.errors import TooManyRequests
 from tests.auth.conftest import FakeClock
 
@@ -11,39 +11,44 @@ def limiter(clock: FakeClock, attempts: int = 3, window: float = 60) -> LoginRat
     return LoginRateLimiter(attempts=attempts, window_s=window, clock=clock)
 
 
-def test_per_user_lockout_and_retry_after(clock: FakeClock) -> None:
+def test_lockout_is_per_name_and_address_with_retry_after(clock: FakeClock) -> None:
     rl = limiter(clock)
-    for i in range(3):
-        rl.check("alice", f"10.0.0.{i}")
-        rl.record_failure("alice", f"10.0.0.{i}")
+    for _ in range(3):
+        rl.begin("alice", "10.0.0.1")
         clock.advance(1)
     with pytest.raises(TooManyRequests) as info:
-        rl.check("Alice", "10.0.0.99")  # case-insensitive, any address
-    assert info.value.retry_after == 57  # the first failure (t=0) leaves the window at t=60
-    rl.check("bob", "10.0.0.99")  # others are unaffected
+        rl.begin("Alice", "10.0.0.1")  # case-insensitive
+    assert info.value.retry_after == 57  # the first attempt (t=0) leaves the window at t=60
+    # The same name from elsewhere is not locked out: nobody can lock the owner out.
+    rl.begin("alice", "10.0.0.2")
+    rl.begin("bob", "10.0.0.1")  # others from the same address are unaffected
     clock.advance(58)
-    rl.check("alice", "10.0.0.99")
+    rl.begin("alice", "10.0.0.1")
 
 
-def test_per_address_lockout(clock: FakeClock) -> None:
+def test_attempts_in_flight_count_before_they_fail(clock: FakeClock) -> None:
     rl = limiter(clock)
-    for name in ("a", "b", "c"):
-        rl.record_failure(name, "10.0.0.1")
+    started = [rl.begin("alice", "10.0.0.1") for _ in range(3)]  # none finished yet
     with pytest.raises(TooManyRequests):
-        rl.check("d", "10.0.0.1")
-    rl.check("d", "10.0.0.2")
+        rl.begin("alice", "10.0.0.1")
+    rl.succeeded(started[0])  # the right password: the pair starts over
+    rl.begin("alice", "10.0.0.1")
 
 
-def test_success_clears_user_but_not_address(clock: FakeClock) -> None:
+def test_per_address_lockout_has_slack(clock: FakeClock) -> None:
     rl = limiter(clock)
-    rl.record_failure("alice", "1.1.1.1")
-    rl.record_failure("alice", "1.1.1.1")
-    rl.record_success("alice", "1.1.1.1")
-    rl.record_failure("alice", "2.2.2.2")
-    rl.check("alice", "3.3.3.3")  # user key restarted at one failure
-    rl.record_failure("bob", "1.1.1.1")
+    for i in range(3 * ADDRESS_FACTOR):
+        rl.begin(f"user{i}", "10.0.0.1")
     with pytest.raises(TooManyRequests):
-        rl.check("carol", "1.1.1.1")
+        rl.begin("d", "10.0.0.1")
+    rl.begin("d", "10.0.0.2")
+
+
+def test_success_takes_its_attempt_back_from_the_address(clock: FakeClock) -> None:
+    rl = limiter(clock, attempts=1)
+    for _ in range(5 * ADDRESS_FACTOR):
+        rl.succeeded(rl.begin("alice", "1.1.1.1"))  # many good logins never lock anyone out
+    rl.begin("bob", "1.1.1.1")
 
 
 def test_sliding_window(clock: FakeClock) -> None:

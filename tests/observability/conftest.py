@@ -93,9 +93,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         with AppClient(server) as c:
             before = parse(c.get("/metrics").text)
             assert (
-                c.post("/api/setup", json={"username": "root", "password": "pw"}).status_code == 201
+                c.post(
+                    "/api/setup", json={"username": "root", "password": "password-1"}
+                ).status_code
+                == 201
             )
-            token = c.post("/api/auth/login", json={"username": "root", "password": "pw"}).json()
+            token = c.post(
+                "/api/auth/login", json={"username": "root", "password": "password-1"}
+            ).json()
             headers = {"Authorization": f"Bearer {token['access_token']}"}
             r = c.post(
                 "/api/libraries",

@@ -98,9 +98,14 @@ def start_live(
     try:
         with AppClient(server) as c:
             assert (
-                c.post("/api/setup", json={"username": "root", "password": "pw"}).status_code == 201
+                c.post(
+                    "/api/setup", json={"username": "root", "password": "password-1"}
+                ).status_code
+                == 201
             )
-            token = c.post("/api/auth/login", json={"username": "root", "password": "pw"}).json()
+            token = c.post(
+                "/api/auth/login", json={"username": "root", "password": "password-1"}
+            ).json()
             headers = {"Authorization": f"Bearer {token['access_token']}"}
             for i, folder in enumerate(folders):
                 r = c.post(

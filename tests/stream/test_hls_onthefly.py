@@ -513,11 +513,13 @@ def test_player_events_write_progress_and_metrics(live: Live) -> None:
     ]
     r = live.client.post(
         "/api/users",
-        json={"username": "eve", "password": "pw", "library_ids": libraries},
+        json={"username": "eve", "password": "password-1", "library_ids": libraries},
         headers=live.headers,
     )
     assert r.status_code == 201, r.text
-    tok = live.client.post("/api/auth/login", json={"username": "eve", "password": "pw"}).json()
+    tok = live.client.post(
+        "/api/auth/login", json={"username": "eve", "password": "password-1"}
+    ).json()
     item = live.client.get(
         f"/api/items/{live.items['Plain']}",
         headers={"Authorization": f"Bearer {tok['access_token']}"},

@@ -74,7 +74,7 @@ def test_the_start_of_a_default_player_is_warm_after_a_restart(
     server = ServerThread(create_app(settings, passwords=passwords)).start()
     try:
         with AppClient(server) as c:
-            token = c.post("/api/auth/login", json={"username": "root", "password": "pw"})
+            token = c.post("/api/auth/login", json={"username": "root", "password": "password-1"})
             headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
             item = c.get("/api/items", headers=headers).json()["items"][0]["id"]
             pb: dict[str, Any] = c.post(

@@ -151,8 +151,8 @@ class serve:
         client = AppClient(self.server)
         client.timeout = 60  # type: ignore[assignment]
         if client.get("/api/setup").status_code != 404:
-            client.post("/api/setup", json={"username": "root", "password": "pw"})
-        token = client.post("/api/auth/login", json={"username": "root", "password": "pw"})
+            client.post("/api/setup", json={"username": "root", "password": "password-1"})
+        token = client.post("/api/auth/login", json={"username": "root", "password": "password-1"})
         assert token.status_code == 200, token.text
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         self.live = TorrentServer(client, headers)

@@ -51,7 +51,9 @@ def test_defaults_listen_everywhere_on_the_configured_port(tmp_path: Path) -> No
     pack = session_settings(load({"data_dir": tmp_path}, environ={}), listen_hosts=None)
     assert pack["listen_interfaces"] == "0.0.0.0:6881,[::]:6881"
     assert pack["enable_dht"] is True
-    assert pack["enable_natpmp"] is True
+    # Opening router ports is the user's decision, not a default (issue 14).
+    assert pack["enable_upnp"] is False
+    assert pack["enable_natpmp"] is False
     assert pack["max_retry_port_bind"] == 0
     # Streaming defaults: TCP first, quick redials of a peer that went away.
     assert pack["enable_outgoing_utp"] is False

@@ -226,3 +226,43 @@ def test_a_stream_that_fails_before_any_byte_is_a_transcode_error(tmp_path: Path
     asyncio.run(main())
     with pytest.raises(ValueError, match="video or audio"):
         progressive_argv(ProgressiveJob(input="x"))
+
+
+def test_a_consumer_that_stops_pulling_yields_the_slot_and_then_the_stream_ends(
+    source: Path, tmp_path: Path
+) -> None:
+    job = ProgressiveJob(
+        input=str(source),
+        video_stream=0,
+        video_rung=RUNG,
+        audio_stream=1,
+        audio_channels=2,
+        ffmpeg=paced_ffmpeg(tmp_path, 1.0),  # still at work while its reader lags
+        preset="ultrafast",
+    )
+
+    async def main() -> None:
+        adm = Admission(1, timeout_s=20)
+        stream = ProgressiveStream(
+            job, admission=adm, chunk_bytes=1024, yield_after_s=0.2, idle_s=4.0
+        )
+        assert await anext(stream)
+        pid = stream.pid
+        assert pid is not None
+        # The reader lags: another transcode gets the only slot (it waited 20 s, then 503).
+        lease = await adm.acquire(Priority.PLAYBACK)
+        assert proc_state(pid) in {"R", "S"}  # the stream's ffmpeg lives on, slotless
+        assert not stream.holds_slot
+        lease.release()
+        # The reader comes back: it takes a slot again and goes on.
+        assert await anext(stream)
+        assert stream.holds_slot
+        # It stops pulling for good: ffmpeg is killed and reaped, the slot freed.
+        await wait_until(lambda: proc_state(pid) is None, within=60)
+        assert adm.in_use == 0
+        with pytest.raises(StopAsyncIteration):
+            await anext(stream)
+        await stream.aclose()
+
+    asyncio.run(main())
+    assert not live_pids()

@@ -11,13 +11,14 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ferrite.errors import NotFound, Overloaded
 from ferrite.transcode.admission import Priority
-from ferrite.transcode.runs import RunManager
+from ferrite.transcode.runs import RunManager, retire_order
 from tests import media
 from tests.transcode.runs_support import (
     LONG,
@@ -25,6 +26,7 @@ from tests.transcode.runs_support import (
     Source,
     check_segment,
     drive,
+    ffmpeg_children,
     gauge,
     only_run,
     paced_ffmpeg,
@@ -306,3 +308,44 @@ def test_close_kills_running_and_paused_runs_and_removes_their_directories(
     assert pids
     assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
     assert os.getpid() not in pids
+
+
+def test_live_runs_are_bounded_and_the_least_useful_paused_run_goes_first(
+    src: Source, tmp_path: Path, spawns: list[list[str]]
+) -> None:
+    key, factory = src.key(), src.factory()
+
+    async def body(mgr: RunManager) -> None:
+        for n, start in enumerate((0, 10, 20)):  # viewers too far apart to share a run
+            check_segment(src, start, await mgr.segment(factory, key, start, session=f"s{n}"))
+            await wait_until(lambda: all(r.state != "running" for r in mgr.runs(key)))
+            assert len(ffmpeg_children()) <= 2  # processes, running or stopped
+            assert len(mgr.runs(key)) <= 2
+        # A retired run's viewer simply gets a new run where it is.
+        check_segment(src, 1, await mgr.segment(factory, key, 1, session="s0"))
+
+    drive(tmp_path, body, transcode_slots=1, transcode_max_runs=2, transcode_ahead_s=3.0)
+    assert starts(spawns)[:3] == [0, 10, 20]
+
+
+@dataclass
+class _PausedRun:
+    """What retire_order looks at."""
+
+    name: str
+    lead: float | None
+    last_used: float
+
+    def lead_s(self) -> float | None:
+        return self.lead
+
+
+def test_retire_order_least_useful_first() -> None:
+    runs = [
+        _PausedRun("near", 5.0, 100.0),
+        _PausedRun("far", 50.0, 100.0),
+        _PausedRun("orphan", None, 200.0),
+        _PausedRun("near-stale", 5.0, 10.0),
+    ]
+    ordered = retire_order(runs)  # type: ignore[arg-type]
+    assert [r.name for r in ordered] == ["orphan", "far", "near-stale", "near"]

@@ -19,9 +19,10 @@ class Credentials(BaseModel):
 
 
 @router.post("/api/setup", status_code=201)
-async def setup(body: Credentials, svc: ServicesDep) -> JSONResponse:
+async def setup(body: Credentials, request: Request, svc: ServicesDep) -> JSONResponse:
     """Create the first admin; only while no user exists (409 afterwards)."""
-    user = await svc.auth.setup(body.username, body.password)
+    address = request.client.host if request.client else None
+    user = await svc.auth.setup(body.username, body.password, address)
     return JSONResponse(user.to_api(), status_code=201)
 
 

@@ -80,7 +80,8 @@ def error_response(exc: FerriteError) -> JSONResponse:
 async def _ferrite_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FerriteError)
     if exc.status >= 500:
-        log.error("%s: %s", exc.code, exc.message, exc_info=exc)
+        detail = f" ({exc.detail})" if exc.detail else ""
+        log.error("%s: %s%s", exc.code, exc.message, detail, exc_info=exc)
     return error_response(exc)
 
 

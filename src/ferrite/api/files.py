@@ -18,8 +18,16 @@ from starlette.responses import Response
 from ferrite.api.deps import MAX_ID, CurrentUser, Id, ServicesDep
 from ferrite.auth.tokens import Principal
 from ferrite.errors import MediaChanged, NotFound
-from ferrite.http.files import OpenFile, file_response, media_type_for, open_file, open_streamed
+from ferrite.http.files import (
+    Expected,
+    OpenFile,
+    file_response,
+    media_type_for,
+    open_file,
+    open_streamed,
+)
 from ferrite.library import queries
+from ferrite.library.queries import FileLocation
 from ferrite.services import Services
 
 router = APIRouter(tags=["files"])
@@ -52,16 +60,16 @@ async def serve_item_file(
     if not _visible(user, location.library_id):
         raise NotFound("No such item.")
     try:
-        opened = await _open(svc, location.path)
-    except NotFound:
-        # Moved or deleted since it was cached: look once more in the database.
+        opened = await _open(svc, location)
+    except (NotFound, MediaChanged) as exc:
+        # Moved, replaced or deleted since it was cached: look once more in the database.
         svc.files.invalidate(item_id)
         fresh = await svc.files.locate(item_id, file_id)
-        if fresh is None or fresh.path == location.path:
-            raise MediaChanged() from None
+        if fresh is None or fresh == location:
+            raise (exc if isinstance(exc, MediaChanged) else MediaChanged()) from None
         location = fresh
         try:
-            opened = await _open(svc, location.path)
+            opened = await _open(svc, location)
         except NotFound:
             svc.files.invalidate(item_id)
             raise MediaChanged() from None
@@ -73,12 +81,21 @@ async def serve_item_file(
     )
 
 
-async def _open(svc: Services, path: str) -> OpenFile:
-    streamed = svc.sources.get(path)
-    return await (open_file(path) if streamed is None else open_streamed(streamed))
+async def _open(svc: Services, location: FileLocation) -> OpenFile:
+    streamed = svc.sources.get(location.path)
+    if streamed is not None:  # a torrent file: its owner vouches for the bytes
+        return await open_streamed(streamed, svc.sources.reads)
+    roots = None if svc.settings.follow_links_outside_library else location.roots
+    expected = Expected(
+        location.size, location.mtime_ns, roots, inode=location.inode, device=location.device
+    )
+    return await open_file(location.path, expected)
 
 
-@router.api_route("/api/items/{item_id}/file", methods=["GET", "HEAD"])
+# GET and HEAD as two routes: one route with both methods gives both operations one
+# OpenAPI operation id (FastAPI warns, and the schema is invalid).
+@router.get("/api/items/{item_id}/file")
+@router.head("/api/items/{item_id}/file", include_in_schema=False)
 async def item_file(
     item_id: Id,
     request: Request,

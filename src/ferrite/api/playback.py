@@ -7,7 +7,9 @@ a player resolves below it (media playlists, init and media segments, WebVTT) ca
 without the playlists having to: media playlists are the same bytes for every viewer.
 
 Every route below the session checks the token with an HMAC bound to the session id and
-finds the session in memory: no database on the hot path.
+finds the session in memory, then checks the session's user in the in-memory auth table
+(still enabled, not logged out since, still granted the library): no database on the hot
+path, and a disabled user's leaked URL stops working at once.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from ferrite.api.deps import MAX_ID, CurrentUser, ServicesDep
 from ferrite.api.files import serve_item_file
 from ferrite.db.schema import progress
 from ferrite.errors import BadRequest, NotFound, TokenInvalid
+from ferrite.playback.quota import PerUser
 from ferrite.playback.service import PlaybackService, ProgressivePlayback
-from ferrite.playback.sessions import Session
+from ferrite.playback.sessions import Session, allowed
+from ferrite.playback.telemetry import parse_events
 from ferrite.services import Services
 from ferrite.transcode.binary import ffmpeg_path
 from ferrite.transcode.progressive import ProgressiveStream
@@ -66,7 +70,10 @@ def _session(svc: Services, sid: str, token: str | None) -> Session:
         if not token:
             raise TokenInvalid("This playback URL has no stream token.")
         svc.auth.verify_stream_token(token, sid)
-        return playback(svc).get(sid)
+        session = playback(svc).get(sid)
+        if not allowed(session, svc.auth.table.get(session.user_id)):
+            raise TokenInvalid("This playback was revoked (logout, disabled user or access).")
+        return session
     finally:
         _STREAM_AUTH.observe((time.perf_counter() - started) * 1000)
 
@@ -77,6 +84,10 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
     start_s = body.start_s
     if start_s is None:
         start_s = await svc.db.read(_resume_position, user.id, body.item_id)
+    # The user's oldest sessions beyond the cap end (sessions hold plans, runs, slots).
+    mine = sorted(pb.sessions.of_user(user.id), key=lambda s: s.created_at)
+    for oldest in mine[: max(0, len(mine) - svc.settings.max_sessions_per_user + 1)]:
+        await pb.stop(oldest, reason="replaced")
     session, decision = await pb.create(
         user_id=user.id,
         libraries=user.libraries,
@@ -89,6 +100,7 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
         max_height=body.max_height,
         protocol=body.protocol,
     )
+    session.user_version = user.version
     token = svc.auth.sign_stream_token(session.id, session.item_id, user.id, session.expires_at)
     base = f"/api/playback/{session.id}"
     out: dict[str, Any] = {
@@ -238,7 +250,8 @@ async def media_segment(
     expected = "vtt" if kind == "s" else hp.streams.segment_ext
     if ext != expected:
         raise NotFound(f"no such segment {name!r} (this rendition serves .{expected})")
-    if not stem.isdigit() or len(stem) > 9:
+    # ASCII digits only: "²" and "٣" are str.isdigit() but not int().
+    if not (stem.isascii() and stem.isdigit()) or len(stem) > 9:
         raise BadRequest(f"bad segment index {stem!r}")
     index = int(stem)
     if kind == "s":
@@ -256,7 +269,10 @@ async def media_segment(
     return Response(data, media_type=media_type, headers=_SEGMENT_CACHE)
 
 
-@router.api_route("/api/playback/{sid}/file", methods=["GET", "HEAD"])
+# GET and HEAD as two routes: one route with both methods gives both operations one
+# OpenAPI operation id (FastAPI warns, and the schema is invalid).
+@router.get("/api/playback/{sid}/file")
+@router.head("/api/playback/{sid}/file", include_in_schema=False)
 async def direct_file(
     sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
 ) -> Response:
@@ -264,8 +280,7 @@ async def direct_file(
     session = _session(svc, sid, token)
     session.touch(playback(svc).clock())
     principal = svc.auth.table.get(session.user_id)
-    if principal is None or principal.disabled:
-        raise TokenInvalid("The user of this playback session no longer exists or is disabled.")
+    assert principal is not None  # _session checked it
     return await serve_item_file(request, svc, principal, session.item_id)
 
 
@@ -292,15 +307,25 @@ async def progressive_stream(
     # A file still arriving (a torrent) reaches ffmpeg through the loopback feed.
     job = dataclasses.replace(job, input=svc.sources.input_for(job.input))
     runs = svc.extras["runs"]
-    stream = ProgressiveStream(job, admission=runs.admission)
+    stream = ProgressiveStream(
+        job, admission=runs.admission, idle_s=svc.settings.progressive_idle_s
+    )
     session.touch(pb.clock())
+    streams: PerUser[ProgressiveStream] = svc.extras.setdefault(
+        "progressive_streams", PerUser(svc.settings.max_streams_per_user)
+    )
+    for oldest in streams.add(session.user_id, stream):
+        await oldest.aclose()  # its response ends at its next chunk
 
     async def body() -> AsyncIterator[bytes]:
         try:
             async for chunk in stream:
+                if not allowed(session, svc.auth.table.get(session.user_id)):
+                    break  # revoked mid-stream
                 session.touch(pb.clock())
                 yield chunk
         finally:
+            streams.discard(session.user_id, stream)
             await stream.aclose()
 
     return StreamingResponse(
@@ -313,10 +338,7 @@ async def playback_events(
     sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
 ) -> Response:
     session = _session(svc, sid, token)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the event body must be JSON") from None
+    body = parse_events(await request.body())
     events = body if isinstance(body, list) else [body]
     if not all(isinstance(e, dict) for e in events) or len(events) > 100:
         raise BadRequest("an event is a JSON object with a 'type' (or a list of up to 100)")

@@ -7,12 +7,24 @@ never put back an entry a logout, password change or deletion just replaced.
 
 Users created by ``ferrite user add`` while the server runs are not in the table yet;
 their first login reads them from the database (a login is not a hot path) and adds them.
+
+Logins are counted by the rate limiter before the first ``await`` (so concurrent attempts
+cannot all pass its check), and password checks of one username run one at a time (the
+per-user gate): guessing one account from many addresses is slowed to argon2's pace
+without ever refusing the right password. First-run setup checks that it is still open
+*before* hashing and is rate-limited like a login, so a flood of it cannot keep the
+hashing pool busy.
+
+Changes that revoke access (logout, disabling, deleting, a password change, a changed
+library grant) are announced to ``on_revoke`` listeners (playback ends the user's
+sessions).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +43,7 @@ from ferrite.auth.tokens import (
 from ferrite.auth.users import UserRecord
 from ferrite.config import Settings
 from ferrite.db.engine import Database
-from ferrite.errors import Forbidden, InvalidCredentials
+from ferrite.errors import Conflict, Forbidden, InvalidCredentials, Unprocessable
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,10 @@ class AuthService:
             attempts=settings.login_attempts, window_s=settings.login_window_s, clock=clock
         )
         self._lock = asyncio.Lock()
+        self.min_password_length = settings.password_min_length
+        self._gates: dict[str, asyncio.Lock] = {}  # lower-cased username -> password checks
+        #: ``fn(user_id)`` after a change that revokes some of the user's access.
+        self.on_revoke: list[Callable[[int], None]] = []
 
     async def load(self) -> None:
         """Fill the token-version table from the database (once, at start)."""
@@ -82,14 +98,14 @@ class AuthService:
 
     # -- login / logout -----------------------------------------------------------------
     async def login(self, username: str, password: str, address: str | None) -> Login:
-        self.limiter.check(username, address)
-        record = await self.db.read(users.find_by_username, username)
-        # Unknown users verify against a dummy hash: same work, same answer, same timing.
-        ok = await self.passwords.verify(record.password_hash if record else None, password)
+        attempt = self.limiter.begin(username, address)  # counted before any await
+        async with self._gate(username):
+            record = await self.db.read(users.find_by_username, username)
+            # Unknown users verify against a dummy hash: same work, same answer, same timing.
+            ok = await self.passwords.verify(record.password_hash if record else None, password)
         if not ok or record is None:
-            self.limiter.record_failure(username, address)
             raise InvalidCredentials()
-        self.limiter.record_success(username, address)
+        self.limiter.succeeded(attempt)
         async with self._lock:
             principal = self.table.get(record.id)
             if principal is None:  # created outside this server (CLI) since start
@@ -108,15 +124,48 @@ class AuthService:
             await self.db.write(users.store_rehash, record.id, record.password_hash, new_hash)
         return Login(self.tokens.issue(principal), record)
 
+    @contextlib.asynccontextmanager
+    async def _gate(self, username: str) -> AsyncIterator[None]:
+        """One password check at a time per username (the lock exists only while used)."""
+        key = users.username_key(username)
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = asyncio.Lock()
+        try:
+            async with gate:
+                yield
+        finally:
+            if not gate.locked() and self._gates.get(key) is gate:
+                del self._gates[key]
+
+    def check_new_password(self, password: str) -> None:
+        """Refuse a new password shorter than ``password_min_length`` (before hashing)."""
+        if len(password) < self.min_password_length:
+            raise Unprocessable(
+                f"A password must be at least {self.min_password_length} characters."
+            )
+
+    def _revoked(self, user_id: int) -> None:
+        for fn in self.on_revoke:
+            fn(user_id)
+
     async def logout(self, user_id: int) -> None:
         """Revoke every token of ``user_id`` (all devices)."""
         async with self._lock:
             version = await self.db.write(users.bump_token_version, user_id)
             self.table.update(user_id, version=version)
+        self._revoked(user_id)
 
     # -- user management -----------------------------------------------------------------
-    async def setup(self, username: str, password: str) -> UserRecord:
-        """Create the first admin; 409 once any user exists."""
+    async def setup(self, username: str, password: str, address: str | None = None) -> UserRecord:
+        """Create the first admin; 409 once any user exists -- decided before hashing, and
+        rate-limited like a login so a flood cannot keep the hashing pool busy."""
+        self.limiter.check(username, address)
+        if await self.db.read(users.count_users):
+            self.limiter.record_failure(username, address)
+            raise Conflict("Setup is already done: a user exists. Log in instead.")
+        users.validate_username(username)
+        self.check_new_password(password)
         password_hash = await self.passwords.hash(password)
         return await self._store(
             users.create_user,
@@ -132,6 +181,7 @@ class AuthService:
         self, username: str, password: str, *, is_admin: bool, library_ids: Iterable[int]
     ) -> UserRecord:
         users.validate_username(username)  # fail fast, before paying for a hash
+        self.check_new_password(password)
         password_hash = await self.passwords.hash(password)
         return await self._store(
             users.create_user,
@@ -152,8 +202,10 @@ class AuthService:
         disabled: bool | None = None,
         library_ids: Iterable[int] | None = None,
     ) -> UserRecord:
+        if password is not None:
+            self.check_new_password(password)
         password_hash = None if password is None else await self.passwords.hash(password)
-        return await self._store(
+        record = await self._store(
             users.update_user,
             user_id,
             username=username,
@@ -162,11 +214,15 @@ class AuthService:
             disabled=disabled,
             library_ids=None if library_ids is None else list(library_ids),
         )
+        if password is not None or disabled or library_ids is not None or is_admin is False:
+            self._revoked(user_id)
+        return record
 
     async def delete_user(self, user_id: int) -> None:
         async with self._lock:
             await self.db.write(users.delete_user, user_id)
             self.table.remove(user_id)
+        self._revoked(user_id)
 
     async def list_users(self) -> list[UserRecord]:
         return await self.db.read(users.list_users)

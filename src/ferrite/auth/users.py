@@ -9,6 +9,7 @@ deleted (the install would be unmanageable). Password hashing happens before the
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,6 +52,13 @@ class UserRecord:
             version=self.token_version,
             library_ids=frozenset(self.library_ids),
         )
+
+
+def username_key(name: str) -> str:
+    """The form two usernames are compared in: NFKC, case-folded (``"Ärger"`` and
+    ``"ärger"`` are one user). Computed here, never by the database: SQLite's ``lower()``
+    folds ASCII only, so Python and SQL would disagree on any other letter."""
+    return unicodedata.normalize("NFKC", name.strip()).casefold()
 
 
 def validate_username(name: str) -> str:
@@ -105,7 +113,7 @@ def get_user(conn: Connection, user_id: int) -> UserRecord | None:
 
 
 def find_by_username(conn: Connection, username: str) -> UserRecord | None:
-    found = _records(conn, func.lower(users.c.username) == username.strip().lower())
+    found = _records(conn, users.c.username_key == username_key(username))
     return found[0] if found else None
 
 
@@ -139,7 +147,7 @@ def _set_grants(conn: Connection, user_id: int, library_ids: list[int]) -> None:
 
 
 def _name_taken(conn: Connection, username: str, except_id: int | None = None) -> bool:
-    query = select(users.c.id).where(func.lower(users.c.username) == username.lower())
+    query = select(users.c.id).where(users.c.username_key == username_key(username))
     if except_id is not None:
         query = query.where(users.c.id != except_id)
     return conn.execute(query.limit(1)).first() is not None
@@ -167,6 +175,7 @@ def create_user(
             insert(users)
             .values(
                 username=username,
+                username_key=username_key(username),
                 password_hash=password_hash,
                 is_admin=is_admin,
                 disabled=False,
@@ -213,6 +222,7 @@ def update_user(
         if _name_taken(conn, username, except_id=user_id):
             raise Conflict(f"The username {username!r} is taken.")
         values["username"] = username
+        values["username_key"] = username_key(username)
     if password_hash is not None:
         values["password_hash"] = password_hash
         bump_version = True

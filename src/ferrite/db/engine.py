@@ -10,6 +10,8 @@ the event loop never blocks on SQLite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +53,23 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
     return engine
 
 
+def create_private(path: Path) -> None:
+    """Create the database file 0600 (its folder 0700) whatever the umask: it holds
+    password hashes. SQLite gives its -wal and -shm files the database's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for existing in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            with contextlib.suppress(OSError):
+                if existing.stat().st_mode & 0o077:
+                    existing.chmod(0o600)  # made by an older version under a loose umask
+
+
 class Database:
     """Async and sync access to one database with a single writer."""
 
@@ -60,7 +79,7 @@ class Database:
         if self.is_sqlite:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                create_private(Path(path))
             self._writer = _sqlite_engine(url, immediate=True, pool_size=1)
             self._reader = _sqlite_engine(url, immediate=False, pool_size=readers)
         else:

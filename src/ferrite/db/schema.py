@@ -7,6 +7,7 @@ checks that migrating an empty database to head yields exactly this metadata.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -83,6 +84,9 @@ media_files = Table(
     Column("path", Text, nullable=False, unique=True),
     Column("size", Integer, nullable=False),
     Column("mtime_ns", Integer, nullable=False),
+    # Which file the scan saw (inode, device): direct play refuses another one at the path.
+    Column("inode", BigInteger),
+    Column("device", BigInteger),
     # Content identity (size + head/tail hash): survives moves, changes on replacement.
     Column("fingerprint", String(40), nullable=False, index=True),
     Column("container", String(32)),
@@ -164,6 +168,9 @@ users = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("username", String(64), nullable=False),
+    # users.username_key(username): NFKC + casefold, computed in Python (SQLite's lower()
+    # folds ASCII only). Nullable only because SQLite cannot add a NOT NULL column.
+    Column("username_key", String(256)),
     Column("password_hash", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("disabled", Boolean, nullable=False, default=False),
@@ -173,6 +180,7 @@ users = Table(
 )
 # Usernames are unique regardless of case ("Alice" and "alice" are one user).
 Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
+Index("uq_users_username_key", users.c.username_key, unique=True)
 
 user_libraries = Table(
     "user_libraries",

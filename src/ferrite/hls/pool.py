@@ -36,6 +36,7 @@ import av.container
 import av.error
 
 from ferrite.errors import MediaChanged, MediaError, Overloaded
+from ferrite.media.inputs import pyav_options
 from ferrite.sources import FileSources, Readable
 
 __all__ = ["ContainerPool", "SourceFile"]
@@ -62,7 +63,7 @@ class _Key:
 
 
 def _open(path: str) -> av.container.InputContainer:
-    return av.open(path, "r")
+    return av.open(path, "r", options=pyav_options())
 
 
 class _FileSlot:
@@ -242,7 +243,7 @@ class ContainerPool:
         if file is None:
             return self._opener(path)
         try:
-            container = av.open(file, "r")
+            container = av.open(file, "r", options=pyav_options())
         except av.error.FFmpegError as exc:
             file.close()
             raise MediaError(f"cannot open {Path(path).name}: {exc}") from exc

@@ -17,7 +17,7 @@ import gzip
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
@@ -36,6 +36,7 @@ from ferrite.hls.timeline import Span, mpegts_timestamp_map, timeline_offset
 from ferrite.hls.warm import WarmStore
 from ferrite.hls.webvtt import CueIndex, render_segment
 from ferrite.media.info import MediaInfo, SubtitleTrack
+from ferrite.sources import FileSources
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,6 +111,7 @@ class HlsService:
         prefetch: int = 2,
         warm: WarmStore | None = None,
         warm_segments: int = 2,
+        sources: FileSources | None = None,
     ) -> None:
         self.cache = cache
         self.packager = packager or Packager()
@@ -119,6 +121,8 @@ class HlsService:
         self.warm = warm
         self.warm_segments = warm_segments if warm is not None else 0
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="packager")
+        # Reads of a torrent still downloading wait for pieces: they go to its own pool.
+        self._sources = sources
         self.produced: dict[str, int] = {}  # segments produced per mode (tests, metrics)
 
     async def aclose(self) -> None:
@@ -126,9 +130,18 @@ class HlsService:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.packager.close()
 
-    async def _in_thread(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    async def _in_thread(
+        self,
+        fn: Callable[..., T],
+        *args: object,
+        source: SourceFile | None = None,
+        **kwargs: object,
+    ) -> T:
         call = functools.partial(fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        pool: Executor = self._pool
+        if source is not None and self._sources is not None and str(source.path) in self._sources:
+            pool = self._sources.reads
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
 
     # --- playlists --------------------------------------------------------------------
     async def media_playlist(
@@ -256,7 +269,11 @@ class HlsService:
                 return await self._in_thread(self._init_from_ts, ts)
             stream_index, transcode = _source_of(rendition)
             return await self._in_thread(
-                self.packager.init_segment, ctx.source, stream_index, transcode=transcode
+                self.packager.init_segment,
+                ctx.source,
+                stream_index,
+                transcode=transcode,
+                source=ctx.source,
             )
 
         data, how = await self.cache.get_or_create(key, produce)
@@ -384,13 +401,15 @@ class HlsService:
                         offset=ctx.offset,
                         video_index=rendition.stream.index,
                         audio_index=None,
-                    )
+                    ),
+                    source=ctx.source,
                 )
             else:
                 data = await self._in_thread(
                     lambda: self.packager.media_segment(
                         ctx.source, rendition.stream.index, sp, offset=ctx.offset
-                    )
+                    ),
+                    source=ctx.source,
                 )
         else:
             stream_index, transcode = _source_of(rendition)
@@ -403,13 +422,15 @@ class HlsService:
                         video_index=None,
                         audio_index=stream_index,
                         audio_transcode=transcode,
-                    )
+                    ),
+                    source=ctx.source,
                 )
             else:
                 data = await self._in_thread(
                     lambda: self.packager.media_segment(
                         ctx.source, stream_index, sp, offset=ctx.offset, transcode=transcode
-                    )
+                    ),
+                    source=ctx.source,
                 )
         if mode != "transcode":  # a transcode run records its own encoding time per segment
             elapsed = (time.perf_counter() - started) * 1000

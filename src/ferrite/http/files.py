@@ -16,6 +16,12 @@ ASGI app. Bytes are read with ``pread`` in a worker thread in :data:`CHUNK_SIZE`
 handed to the server, whose flow control (``send`` waits for the socket to drain) bounds
 memory to about two chunks per response. Nothing ever reads a whole file.
 
+A library file is opened against the identity the scan recorded (:class:`Expected`): the
+descriptor's ``fstat`` must show the scanned size, mtime, inode and device, and its real
+path (what was actually opened, symlinks resolved) must lie inside the library's folders
+-- otherwise :class:`~ferrite.errors.MediaChanged` (409). A scanned file swapped for a symlink to
+``secret.key`` between two scans is refused, not served.
+
 A file that is not all on disk yet (a torrent still downloading, ``ferrite.sources``) is
 served the same way from its piece-aware reader (:func:`open_streamed`): each chunk is a
 blocking read in a worker thread that waits for verified pieces; a client that goes away
@@ -24,10 +30,12 @@ abandons the wait (closing the reader wakes it).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import stat as stat_module
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -37,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ferrite.errors import InvalidRange, MediaError, NotFound
+from ferrite.errors import InvalidRange, MediaChanged, MediaError, NotFound
 from ferrite.http.ranges import (
     ByteRange,
     MultipartLayout,
@@ -46,6 +54,7 @@ from ferrite.http.ranges import (
     multipart_layout,
     parse_range,
 )
+from ferrite.library.roots import inside, real_path_of_fd
 from ferrite.sources import Readable, StreamedFile
 
 #: Bytes read per ``pread``; a response holds at most about two of these in memory.
@@ -102,6 +111,8 @@ class OpenFile:
     mtime_ns: int
     mtime: float
     reader: Readable | None = None
+    #: Where the reader's blocking reads run (a streamed file's own pool).
+    executor: Executor | None = None
 
     def read_at(self, offset: int, n: int) -> bytes:
         """Blocking: up to ``n`` bytes at ``offset`` (call it from a worker thread)."""
@@ -119,12 +130,39 @@ class OpenFile:
             reader.close()
 
 
-def _open(path: str) -> OpenFile:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What a scanned file must still be when opened: its size and mtime, and the real
+    library folders it must lie in (``roots=None``: anywhere)."""
+
+    size: int
+    mtime_ns: int
+    roots: tuple[str, ...] | None
+    inode: int | None = None  # None: not recorded, not checked
+    device: int | None = None
+
+
+def _check(fd: int, path: str, st: os.stat_result, expected: Expected) -> None:
+    other_file = expected.inode is not None and (
+        st.st_ino != expected.inode or st.st_dev != expected.device
+    )
+    if st.st_size != expected.size or st.st_mtime_ns != expected.mtime_ns or other_file:
+        raise MediaChanged(f"{Path(path).name} changed since it was scanned; rescan the library.")
+    if expected.roots is not None and not inside(real_path_of_fd(fd, path), expected.roots):
+        raise MediaChanged(
+            f"{Path(path).name} now leads outside the library (a symbolic link?); "
+            "rescan the library."
+        )
+
+
+def _open(path: str, expected: Expected | None = None) -> OpenFile:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
         st = os.fstat(fd)
         if not stat_module.S_ISREG(st.st_mode):
             raise IsADirectoryError(path)
+        if expected is not None:
+            _check(fd, path, st, expected)
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
     except BaseException:
@@ -133,29 +171,31 @@ def _open(path: str) -> OpenFile:
     return OpenFile(fd, st.st_size, st.st_mtime_ns, st.st_mtime)
 
 
-async def open_file(path: str | os.PathLike[str]) -> OpenFile:
-    """Open ``path`` for serving (in a worker thread).
+async def open_file(path: str | os.PathLike[str], expected: Expected | None = None) -> OpenFile:
+    """Open ``path`` for serving (in a worker thread), checked against ``expected``.
 
-    Raises :class:`~ferrite.errors.NotFound` when it is missing or not a regular file and
+    Raises :class:`~ferrite.errors.NotFound` when it is missing or not a regular file,
+    :class:`~ferrite.errors.MediaChanged` when it is not the expected file and
     :class:`~ferrite.errors.MediaError` for other I/O failures.
     """
     try:
-        return await anyio.to_thread.run_sync(_open, os.fspath(path))
+        return await anyio.to_thread.run_sync(_open, os.fspath(path), expected)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         raise NotFound("The file is gone.") from exc
     except OSError as exc:
         raise MediaError(f"The file cannot be opened ({exc.strerror}).") from exc
 
 
-async def open_streamed(file: StreamedFile) -> OpenFile:
-    """Open a registered streamed file: its reader while incomplete, else the disk file."""
+async def open_streamed(file: StreamedFile, executor: Executor) -> OpenFile:
+    """Open a registered streamed file: its reader while incomplete, else the disk file.
+    Its blocking opens and reads run in ``executor`` (``FileSources.reads``)."""
     try:
-        reader = await anyio.to_thread.run_sync(file.open)
+        reader = await asyncio.get_running_loop().run_in_executor(executor, file.open)
     except OSError as exc:
         raise MediaError(f"The file cannot be opened ({exc}).") from exc
     if reader is None:
         return await open_file(file.path)
-    return OpenFile(-1, file.size, file.version_ns, file.version_ns / 1e9, reader)
+    return OpenFile(-1, file.size, file.version_ns, file.version_ns / 1e9, reader, executor)
 
 
 def file_response(
@@ -310,13 +350,15 @@ class FileBody(Response):
         # A streamed file's read may wait for pieces: a vanished client abandons it (the
         # reader is closed in __call__, which wakes the read); a pread is never abandoned
         # (closing its descriptor under it could hand the number to another file).
-        abandon = file.reader is not None
+        executor = file.executor
         offset = r.start
         while offset < r.stop:
             n = min(self.chunk_size, r.stop - offset)
-            chunk = await anyio.to_thread.run_sync(
-                file.read_at, offset, n, abandon_on_cancel=abandon
-            )
+            if executor is not None:  # a cancelled await abandons the read (see above)
+                loop = asyncio.get_running_loop()
+                chunk = await loop.run_in_executor(executor, file.read_at, offset, n)
+            else:
+                chunk = await anyio.to_thread.run_sync(file.read_at, offset, n)
             if not chunk:
                 # The file shrank under us: the promised Content-Length cannot be met, so
                 # the connection must be cut rather than end cleanly short.

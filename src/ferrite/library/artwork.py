@@ -48,6 +48,7 @@ from sqlalchemy.orm import aliased
 from ferrite.db.engine import Database
 from ferrite.db.schema import items, media_files, streams, torrent_files
 from ferrite.errors import MediaError
+from ferrite.media.inputs import pyav_options
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,9 @@ def extract_poster(
 ) -> bytes:
     """JPEG bytes of a keyframe near ``positions`` of the duration (first bright one)."""
     try:
-        with av.open(os.fspath(path), metadata_errors="ignore") as container:
+        with av.open(
+            os.fspath(path), metadata_errors="ignore", options=pyav_options()
+        ) as container:
             if not container.streams.video:
                 raise MediaError("The file has no video stream.")
             stream = container.streams.video[0]

@@ -26,12 +26,18 @@ CHUNK = 64 * 1024
 class StatSignature:
     size: int
     mtime_ns: int
+    #: Which file it is (inode, device): direct play refuses another file at the path.
+    inode: int | None = None
+    device: int | None = None
+
+
+def signature_of(st: os.stat_result) -> StatSignature:
+    return StatSignature(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
 def stat_signature(path: Path | str) -> StatSignature:
-    """``(size, mtime_ns)`` of ``path``; raises :class:`FileNotFoundError` if it's gone."""
-    st = Path(path).stat()
-    return StatSignature(st.st_size, st.st_mtime_ns)
+    """``(size, mtime_ns, inode, device)`` of ``path``; :class:`FileNotFoundError` if gone."""
+    return signature_of(Path(path).stat())
 
 
 def fingerprint(path: Path | str) -> str:

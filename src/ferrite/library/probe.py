@@ -55,6 +55,7 @@ import itertools
 import logging
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -83,6 +84,7 @@ from ferrite.media.info import (
     SubtitleCue,
     SubtitleTrack,
 )
+from ferrite.media.inputs import pyav_options
 from ferrite.sources import Readable
 
 log = logging.getLogger(__name__)
@@ -283,7 +285,7 @@ def _open(path: Path) -> tuple[InputContainer, int]:
     if st.st_size == 0:
         raise ProbeError(f"{path.name}: the file is empty (0 bytes)")
     try:
-        return av.open(str(path), "r"), st.st_size
+        return av.open(str(path), "r", options=pyav_options()), st.st_size
     except av.error.FFmpegError as exc:
         raise ProbeError(f"{path.name}: {_open_reason(_head(path), exc)}") from exc
     except OSError as exc:
@@ -296,7 +298,7 @@ def _open_file(path: Path, file: Readable) -> tuple[InputContainer, int]:
     if size == 0:
         raise ProbeError(f"{path.name}: the file is empty (0 bytes)")
     try:
-        return av.open(file, "r"), size
+        return av.open(file, "r", options=pyav_options()), size
     except av.error.FFmpegError as exc:
         file.seek(0)
         raise ProbeError(f"{path.name}: {_open_reason(file.read(4096), exc)}") from exc
@@ -838,14 +840,24 @@ def find_sidecars(video: Path, siblings: Iterable[Path] | None = None) -> list[P
 
 
 def read_sidecar_file(path: Path) -> bytes | None:
-    """A sidecar's bytes from disk; ``None`` when too large, vanished or unreadable
-    (the next scan sees it again)."""
+    """A sidecar's bytes from disk; ``None`` when too large, not a regular file, vanished
+    or unreadable (the next scan sees it again). Opened without blocking and checked on
+    the descriptor, so a FIFO or a link to ``/dev/zero`` can neither hang nor flood us."""
     try:
-        if path.stat().st_size > MAX_SIDECAR_BYTES:
-            return None
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_SIDECAR_BYTES + 1)  # it may have grown since the fstat
+        return data if len(data) <= MAX_SIDECAR_BYTES else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _sidecar_tracks(

@@ -36,12 +36,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ferrite.db.schema import (
     FTS_TABLE,
     items,
+    library_paths,
     media_files,
     progress,
     streams,
     subtitle_tracks,
 )
 from ferrite.errors import NotFound, Unprocessable
+from ferrite.library.roots import real_roots
 from ferrite.library.search import WEIGHTS, fts_query
 
 Libraries = frozenset[int] | None
@@ -72,6 +74,12 @@ class FileLocation:
     size: int
     mtime_ns: int
     container: str | None
+    #: Which file the scan saw (None: not recorded, e.g. a torrent's or an older scan's).
+    inode: int | None = None
+    device: int | None = None
+    #: The library's folders, symlinks resolved (direct play checks the opened file is
+    #: inside one of them).
+    roots: tuple[str, ...] = ()
 
 
 # -- shapes ---------------------------------------------------------------------------
@@ -456,6 +464,8 @@ def file_location(conn: Connection, item_id: int, file_id: int | None = None) ->
         media_files.c.path,
         media_files.c.size,
         media_files.c.mtime_ns,
+        media_files.c.inode,
+        media_files.c.device,
         media_files.c.container,
     ).where(media_files.c.item_id == item_id)
     if file_id is not None:
@@ -469,6 +479,9 @@ def file_location(conn: Connection, item_id: int, file_id: int | None = None) ->
     )
     if row is None:
         raise NotFound("This item has no media file.")
+    roots = conn.execute(
+        select(library_paths.c.path).where(library_paths.c.library_id == row["library_id"])
+    ).scalars()
     return FileLocation(
         item_id=row["item_id"],
         library_id=row["library_id"],
@@ -477,6 +490,9 @@ def file_location(conn: Connection, item_id: int, file_id: int | None = None) ->
         size=row["size"],
         mtime_ns=row["mtime_ns"],
         container=row["container"],
+        inode=row["inode"],
+        device=row["device"],
+        roots=real_roots(roots),
     )
 
 

@@ -14,7 +14,9 @@ it waits for that scan and returns its report (``report.coalesced``). Path scans
 the watcher) queue behind whatever runs.
 
 Safety: a library folder that can't be read (an unmounted disk) is reported in
-``report.errors`` and its files are *not* removed.
+``report.errors`` and its files are *not* removed. Symbolic links whose target lies outside
+the library folder are skipped (and reported) unless ``follow_links_outside_library`` is
+set: a link ``Movies/x -> /`` must not index the machine (see ``library/roots.py``).
 
 Blocking: call :meth:`Scanner.scan_library` from a worker thread or the CLI, never on the
 event loop (``await asyncio.to_thread(scanner.scan_library, ...)``).
@@ -40,7 +42,12 @@ from ferrite.db.engine import Database
 from ferrite.errors import BadRequest, FerriteError, ProbeError
 from ferrite.library import libraries, store
 from ferrite.library.artwork import refresh_artwork
-from ferrite.library.fingerprint import StatSignature, fingerprint, stat_signature
+from ferrite.library.fingerprint import (
+    StatSignature,
+    fingerprint,
+    signature_of,
+    stat_signature,
+)
 from ferrite.library.naming import (
     LibraryKind,
     guess_library_kind,
@@ -51,6 +58,7 @@ from ferrite.library.naming import (
     parse_sidecar,
 )
 from ferrite.library.probe import ProbeTimings, find_sidecars, probe_timed
+from ferrite.library.roots import inside
 from ferrite.media.info import MediaInfo
 
 log = logging.getLogger(__name__)
@@ -319,6 +327,8 @@ class Scanner:
                         path=str(f.path),
                         size=f.sig.size,
                         mtime_ns=f.sig.mtime_ns,
+                        inode=f.sig.inode,
+                        device=f.sig.device,
                         parsed=parsed,
                         now=self._clock(),
                     )
@@ -331,7 +341,13 @@ class Scanner:
         futures = {self._pool.submit(self._run_job, job): job for job in jobs}
         for fut in as_completed(futures):
             outcome = fut.result()
-            self._save(lib.id, lib.kind, outcome, report, moved=str(outcome.job.path) in moved_to)
+            try:
+                self._save(
+                    lib.id, lib.kind, outcome, report, moved=str(outcome.job.path) in moved_to
+                )
+            except FerriteError as exc:  # one file the database refuses must not end the scan
+                log.warning("saving %s failed: %s", _printable(str(outcome.job.path)), exc)
+                report.failed.append((_printable(str(outcome.job.path)), exc.message))
             done += 1
             if progress:
                 progress(done, total)
@@ -413,6 +429,8 @@ class Scanner:
                     path=path,
                     size=o.sig.size,
                     mtime_ns=o.sig.mtime_ns,
+                    inode=o.sig.inode,
+                    device=o.sig.device,
                     fingerprint=o.fingerprint,
                     info=o.info,
                     parsed=parsed,
@@ -431,6 +449,8 @@ class Scanner:
                     path=path,
                     size=o.sig.size,
                     mtime_ns=o.sig.mtime_ns,
+                    inode=o.sig.inode,
+                    device=o.sig.device,
                     fingerprint=o.fingerprint or "-",
                     reason=reason,
                     now=now,
@@ -455,8 +475,14 @@ class Scanner:
                     f"{root}: the folder is missing or unreadable; its files were kept"
                 )
                 continue
-            _walk(Path(root), root, found, report)
+            _walk(Path(root), root, found, report, self._real_root(root))
         return found, unreadable
+
+    def _real_root(self, root: str) -> str | None:
+        """The folder links must stay in; None when links may lead anywhere."""
+        if self.settings.follow_links_outside_library:
+            return None
+        return os.path.realpath(root)
 
     def _walk_paths(
         self, roots: Sequence[str], paths: Sequence[Path | str], report: ScanReport
@@ -472,15 +498,17 @@ class Scanner:
             if is_subtitle(p):
                 # A sidecar changed: rescan the videos it belongs to.
                 for video in _videos_for_sidecar(p):
-                    if str(video) not in found and _walk_file(video, root, found):
+                    if str(video) not in found and _walk_file(
+                        video, root, found, self._real_root(root)
+                    ):
                         scope.append(str(video))
                         forced.add(str(video))
                 continue
             scope.append(str(p))
             if p.is_dir():
-                _walk(p, root, found, report)
+                _walk(p, root, found, report, self._real_root(root))
             elif p.is_file():
-                _walk_file(p, root, found)
+                _walk_file(p, root, found, self._real_root(root))
         return scope, found, [], forced
 
 
@@ -492,6 +520,8 @@ def _inside(path: str, root: str) -> bool:
 def _changed(rec: store.FileRecord, f: _Found, recorded_sidecars: frozenset[str]) -> bool:
     if rec.size != f.sig.size or rec.mtime_ns != f.sig.mtime_ns:
         return True
+    if rec.inode is not None and (rec.inode, rec.device) != (f.sig.inode, f.sig.device):
+        return True  # another file put in its place with the same size and mtime
     if rec.probe_status != "ok":
         return False  # same bytes, same failure: don't retry on every scan
     now_sidecars = {str(p) for p in f.sidecars}
@@ -513,8 +543,34 @@ def _safe_fingerprint(path: Path) -> str | None:
         return None
 
 
-def _walk(top: Path, root: str, found: dict[str, _Found], report: ScanReport) -> None:
-    """Collect the video files under ``top`` (iteratively; symlink loops are cut)."""
+_BAD_NAME = "the name is not valid UTF-8 (skipped; rename it to have it scanned)"
+
+
+def _storable(path: str) -> bool:
+    """Whether the database can hold ``path``: names that are not valid UTF-8 reach
+    Python as lone surrogates (PEP 383), which SQLite refuses."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(path: str) -> str:
+    """``path`` with undecodable bytes shown as U+FFFD (for reports and logs)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _leaves(path: str, real_root: str | None) -> bool:
+    """Whether the link ``path`` leads outside ``real_root`` (never, when None)."""
+    return real_root is not None and not inside(os.path.realpath(path), (real_root,))
+
+
+def _walk(
+    top: Path, root: str, found: dict[str, _Found], report: ScanReport, real_root: str | None
+) -> None:
+    """Collect the video files under ``top`` (iteratively; symlink loops are cut, links
+    leading outside ``real_root`` are skipped)."""
     seen: set[tuple[int, int]] = set()
     stack = [top]
     while stack:
@@ -534,7 +590,14 @@ def _walk(top: Path, root: str, found: dict[str, _Found], report: ScanReport) ->
         for e in entries:
             if e.name.startswith("."):
                 continue
+            if not _storable(e.path):
+                if is_video(e.name) or e.is_dir():
+                    report.failed.append((_printable(e.path), _BAD_NAME))
+                continue
             try:
+                if e.is_symlink() and _leaves(e.path, real_root):
+                    report.errors.append(f"{e.path}: skipped, a link to outside the library")
+                    continue
                 if e.is_dir():
                     if e.name.casefold() not in IGNORED_DIRS and e.name.casefold() not in (
                         "sample",
@@ -554,18 +617,24 @@ def _walk(top: Path, root: str, found: dict[str, _Found], report: ScanReport) ->
         for path, st in videos:
             found[str(path)] = _Found(
                 path,
-                StatSignature(st.st_size, st.st_mtime_ns),
+                signature_of(st),
                 root,
                 tuple(find_sidecars(path, subs)),
             )
 
 
-def _walk_file(path: Path, root: str, found: dict[str, _Found]) -> bool:
-    if not is_video(path) or is_sample(path):
+def _walk_file(path: Path, root: str, found: dict[str, _Found], real_root: str | None) -> bool:
+    if not is_video(path) or is_sample(path) or not _storable(str(path)):
+        return False
+    if _leaves(str(path), real_root):
         return False
     try:
         sig = stat_signature(path)
-        subs = [Path(e.path) for e in os.scandir(path.parent) if is_subtitle(e.name)]
+        subs = [
+            Path(e.path)
+            for e in os.scandir(path.parent)
+            if is_subtitle(e.name) and _storable(e.path)
+        ]
     except OSError:
         return False
     found[str(path)] = _Found(path, sig, root, tuple(find_sidecars(path, subs)))

@@ -57,6 +57,8 @@ class FileRecord:
     probe_status: str  # ok | failed
     probe_error: str | None
     probed_at: float
+    inode: int | None = None  # which file the scan saw (None: not recorded)
+    device: int | None = None
 
 
 _FILE_COLUMNS = (
@@ -70,6 +72,8 @@ _FILE_COLUMNS = (
     media_files.c.probe_status,
     media_files.c.probe_error,
     media_files.c.probed_at,
+    media_files.c.inode,
+    media_files.c.device,
 )
 
 
@@ -185,6 +189,8 @@ def save_probed(
     parsed: ParsedName,
     now: float,
     file_id: int | None = None,
+    inode: int | None = None,
+    device: int | None = None,
 ) -> tuple[int, int]:
     """Store a successful probe of ``path`` and attach it to its item.
 
@@ -200,6 +206,8 @@ def save_probed(
             "path": path,
             "size": size,
             "mtime_ns": mtime_ns,
+            "inode": inode,
+            "device": device,
             "fingerprint": fingerprint,
             "container": info.container,
             "duration_s": info.duration_s,
@@ -371,6 +379,8 @@ def save_failed(
     reason: str,
     now: float,
     file_id: int | None = None,
+    inode: int | None = None,
+    device: int | None = None,
 ) -> int:
     """Record that ``path`` could not be probed (status ``failed`` + ``reason``): no
     streams, keyframes or subtitles, no item (an item it had before is pruned)."""
@@ -384,6 +394,8 @@ def save_failed(
             "path": path,
             "size": size,
             "mtime_ns": mtime_ns,
+            "inode": inode,
+            "device": device,
             "fingerprint": fingerprint,
             "container": None,
             "duration_s": None,
@@ -408,6 +420,8 @@ def move_file(
     mtime_ns: int,
     parsed: ParsedName | None,
     now: float,
+    inode: int | None = None,
+    device: int | None = None,
 ) -> int | None:
     """Record that the file ``file_id`` now lives at ``path`` (same content): its id,
     streams and keyframes stay; its item stays (renamed in place if the new name means a
@@ -416,7 +430,7 @@ def move_file(
     conn.execute(
         update(media_files)
         .where(media_files.c.id == file_id)
-        .values(path=path, size=size, mtime_ns=mtime_ns)
+        .values(path=path, size=size, mtime_ns=mtime_ns, inode=inode, device=device)
     )
     if rec.probe_status != "ok" or parsed is None:
         return rec.item_id

@@ -236,6 +236,7 @@ class PlaybackService:
             ttl_s=self.settings.stream_token_ttl_s,
             duration_s=ctx.info.duration_s,
             start_s=start_s,
+            library_id=location.library_id,
         )
         if decision.hls:
             streams = build_stream_set(

@@ -13,11 +13,17 @@ periodic task (never as a side effect of a request). The clock is injected.
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferrite.auth.tokens import Principal
+
 Clock = Callable[[], float]
+
+#: Entries kept per session of each telemetry list (seek times, player errors).
+TELEMETRY_KEEP = 100
 
 
 @dataclass
@@ -28,8 +34,9 @@ class Telemetry:
     stalls: int = 0
     stall_ms: float = 0.0
     seeks: int = 0
-    seek_ms: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    # The latest few only: a player (or anyone with the URL) may post events for hours.
+    seek_ms: deque[float] = field(default_factory=lambda: deque(maxlen=TELEMETRY_KEEP))
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=TELEMETRY_KEEP))
     bytes_sent: int = 0
     segments_sent: int = 0
 
@@ -59,9 +66,25 @@ class Session:
     last_span: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: kind ("v", "a") -> the rendition id the session fetched last (ABR switch detection)
     last_rendition: dict[str, str] = field(default_factory=dict)
+    #: The library the item is in, and the user's token version when the session began
+    #: (None: not recorded by its creator): every request under the session checks them
+    #: against the auth table (see allowed).
+    library_id: int | None = None
+    user_version: int | None = None
 
     def touch(self, now: float) -> None:
         self.last_seen = now
+
+
+def allowed(session: Session, principal: Principal | None) -> bool:
+    """Whether the session's user may still use it: exists, enabled, not logged out since
+    (same token version), and still granted the item's library. Pure; no database."""
+    if principal is None or principal.disabled:
+        return False
+    if session.user_version is not None and principal.version != session.user_version:
+        return False  # logged out (or password changed) since the session began
+    libraries = principal.libraries
+    return libraries is None or session.library_id in libraries
 
 
 class SessionRegistry:
@@ -87,6 +110,7 @@ class SessionRegistry:
         ttl_s: float,
         duration_s: float,
         start_s: float = 0.0,
+        library_id: int | None = None,
     ) -> Session:
         now = self._clock()
         session = Session(
@@ -101,6 +125,7 @@ class SessionRegistry:
             last_seen=now,
             position_s=start_s,
             duration_s=duration_s,
+            library_id=library_id,
         )
         self._sessions[session.id] = session
         return session
@@ -119,6 +144,9 @@ class SessionRegistry:
             for s in self._sessions.values()
             if now - s.last_seen > self.idle_s or now > s.expires_at
         ]
+
+    def of_user(self, user_id: int) -> list[Session]:
+        return [s for s in self._sessions.values() if s.user_id == user_id]
 
     def active_files(self) -> set[int]:
         return {s.file_id for s in self._sessions.values()}

@@ -49,6 +49,7 @@ from pathlib import PurePath
 from typing import Final, Literal
 
 from ferrite.media.info import MediaInfo, Stream
+from ferrite.media.inputs import ffmpeg_input_args
 from ferrite.playback.decision import SubtitleChoice
 from ferrite.transcode.ladder import AudioRendition, Rung
 
@@ -368,7 +369,8 @@ def _video_filter(job: TranscodeJob, v: VideoJob) -> tuple[str, list[str]]:
         tail += ["format=nv12", "hwupload=extra_hw_frames=64"]
     if burn is not None and burn.kind == "image":
         if burn.path is not None:
-            extra_inputs = ["-i", burn.path]  # read from its start: a small file
+            # read from its start: a small file
+            extra_inputs = [*ffmpeg_input_args(burn.path), "-i", burn.path]
             sub_label = "[1:s:0]"
         else:
             # The same file again, seeked further back: a bitmap cue that began before
@@ -376,7 +378,7 @@ def _video_filter(job: TranscodeJob, v: VideoJob) -> tuple[str, list[str]]:
             # behind the main input's seek point and would never be drawn. The second
             # demuxer reads the bytes the first just read (page cache), so it's cheap.
             lookback = job.boundaries[job.start_index] - job.source_start_s - IMAGE_SUB_LOOKBACK_S
-            extra_inputs = ["-ss", _t(lookback), "-i", job.input]
+            extra_inputs = [*ffmpeg_input_args(job.input), "-ss", _t(lookback), "-i", job.input]
             sub_label = f"[1:{burn.stream_index}]"
         graph.append(f"[0:{v.stream_index}]{','.join(chain)}[base]")
         graph.append(f"{sub_label}scale=w={rung.width}:h={rung.height}[sub]")
@@ -509,7 +511,7 @@ def transcode_argv(job: TranscodeJob) -> list[str]:
     args += ["-copyts", "-ss", _t(start - eps - job.source_start_s)]
     if stop < len(b):
         args += ["-to", _t(b[stop] - eps - job.source_start_s)]
-    args += ["-i", job.input]
+    args += [*ffmpeg_input_args(job.input), "-i", job.input]
 
     maps: list[str] = []
     codecs: list[str] = []

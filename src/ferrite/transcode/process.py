@@ -1,7 +1,8 @@
 """One owned ffmpeg child process (DESIGN.md principle 6).
 
-:class:`FfmpegProcess` spawns ffmpeg with ``asyncio.create_subprocess_exec`` (stdin from
-``/dev/null``, so ffmpeg never waits for keyboard input) and owns everything about it:
+:class:`FfmpegProcess` spawns ffmpeg with :func:`ferrite.transcode.child.spawn` (stdin from
+``/dev/null``, so ffmpeg never waits for keyboard input; no descriptor of the server but
+stdio; killed by the kernel if the server dies) and owns everything about it:
 
 - **stdout** is either read line by line by an owned task that hands each line to a
   callback (the segment muxer's csv list: one line per finished segment), or left to the
@@ -25,11 +26,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 from collections.abc import Callable, Sequence
 
 from ferrite import metrics
 from ferrite.errors import TranscodeError
+from ferrite.transcode.child import Child, spawn
 
 __all__ = ["FfmpegProcess", "live_pids"]
 
@@ -40,6 +43,8 @@ STDERR_TAIL_BYTES = 8192
 _STDOUT_LIMIT = 1 << 16
 
 _LIVE: set[int] = set()
+#: ``http.feed.LoopbackFeed`` URLs: their path is a secret that reads files.
+_FEED_URL = re.compile(r"http://127\.0\.0\.1:\d+/[^/\s]+/\d+")
 
 
 def live_pids() -> frozenset[int]:
@@ -50,7 +55,7 @@ def live_pids() -> frozenset[int]:
 class FfmpegProcess:
     def __init__(
         self,
-        proc: asyncio.subprocess.Process,
+        proc: Child,
         argv: Sequence[str],
         on_line: Callable[[str], None] | None,
         tail_bytes: int,
@@ -85,19 +90,13 @@ class FfmpegProcess:
         """Start ``argv``. With ``on_line``, stdout lines go to it (from an owned task);
         without, read stdout with :meth:`read`."""
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                limit=_STDOUT_LIMIT,
-                # Its own process group: a Ctrl-C in the server's terminal reaches the
-                # server, which then stops its children in order.
-                start_new_session=True,
-            )
+            proc = await spawn(argv, limit=_STDOUT_LIMIT)
         except OSError as exc:
             metrics.FFMPEG_PROCESSES.labels(outcome="spawn_failed").inc()
-            raise TranscodeError(f"could not start ffmpeg ({argv[0]}): {exc}") from exc
+            raise TranscodeError(
+                f"could not start ffmpeg ({exc.strerror or exc.__class__.__name__})",
+                detail=f"{argv[0]}: {exc}",
+            ) from exc
         return cls(proc, argv, on_line, tail_bytes)
 
     # -- state ------------------------------------------------------------------------
@@ -125,8 +124,10 @@ class FfmpegProcess:
         return self._tail.decode(errors="replace").strip()
 
     def error_summary(self, limit: int = 600) -> str:
-        """The last lines of stderr, short enough for an error message."""
-        text = self.stderr_tail
+        """The last lines of stderr, short enough for a log line, with the loopback feed's
+        secret URLs masked. For the server's log (``FerriteError.detail``) only: it names
+        paths, and is never sent to a client."""
+        text = _FEED_URL.sub("<loopback feed>", self.stderr_tail)
         if len(text) > limit:
             text = "…" + text[-limit:]
         return text or "(no error output)"
@@ -181,6 +182,7 @@ class FfmpegProcess:
             # finish promptly.
             tasks = [t for t in (self._stdout_task, self._stderr_task) if t is not None]
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._proc.close_pipes()
         except BaseException:
             # Cancelled while reaping (shutdown): make sure nothing outlives us.
             if self._proc.returncode is None:
@@ -189,6 +191,7 @@ class FfmpegProcess:
             for t in (self._stdout_task, self._stderr_task):
                 if t is not None:
                     t.cancel()
+            self._proc.close_pipes()
             raise
         self._returncode = rc
         self._paused = False

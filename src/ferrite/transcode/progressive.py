@@ -15,16 +15,24 @@ as long as the process lives -- a progressive viewer costs what a running HLS ru
 
 (:func:`progressive_chunks` wraps exactly that as an async generator for a streaming
 response.) A seek is a new request at a new ``start_s``.
+
+A consumer that stops pulling (a slow or paused client: the response waits for the socket)
+must not keep everyone else's transcodes waiting: after ``yield_after_s`` without a pull
+the slot is given back -- ffmpeg is blocked on its full stdout pipe by then, costing no
+CPU, like a paused run -- and the next pull waits for a slot again. After ``idle_s``
+without a pull ffmpeg is killed and the stream ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from ferrite.errors import TranscodeError
+from ferrite.media.inputs import ffmpeg_input_args
 from ferrite.transcode.admission import Admission, Lease, Priority
 from ferrite.transcode.ladder import Rung
 from ferrite.transcode.process import FfmpegProcess
@@ -35,6 +43,8 @@ log = logging.getLogger(__name__)
 
 Container = Literal["mp4", "matroska"]
 CHUNK_BYTES: Final = 64 * 1024
+#: A consumer this long without pulling gives its slot back (see the module docstring).
+YIELD_AFTER_S: Final = 1.0
 #: Keyframe interval of transcoded progressive video (the fMP4 fragment length).
 KEYFRAME_INTERVAL_S: Final = 2.0
 MEDIA_TYPES: Final = {"mp4": "video/mp4", "matroska": "video/x-matroska"}
@@ -77,7 +87,7 @@ def progressive_argv(job: ProgressiveJob) -> list[str]:
         args += ["-threads", str(job.threads)]
     if job.start_s > 0:
         args += ["-ss", f"{job.start_s:.6f}"]
-    args += ["-i", job.input]
+    args += [*ffmpeg_input_args(job.input), "-i", job.input]
     if job.video_stream is not None:
         args += ["-map", f"0:{job.video_stream}"]
         rung = job.video_rung
@@ -123,8 +133,14 @@ class ProgressiveStream:
         admission: Admission,
         priority: Priority = Priority.PLAYBACK,
         chunk_bytes: int = CHUNK_BYTES,
+        idle_s: float | None = None,
+        yield_after_s: float = YIELD_AFTER_S,
     ) -> None:
         self.job = job
+        self._idle_s = idle_s
+        self._yield_after_s = yield_after_s
+        self._timers: list[asyncio.TimerHandle] = []
+        self._killer: asyncio.Task[int] | None = None
         self._argv = progressive_argv(job)
         self._admission = admission
         self._priority = priority
@@ -160,35 +176,67 @@ class ProgressiveStream:
         return self
 
     async def __anext__(self) -> bytes:
+        self._disarm()
         if self._closed:
             raise StopAsyncIteration
         if self._proc is None:
             await self.start()
+        elif self._lease is None and self._proc.running:  # gave its slot away meanwhile
+            self._lease = await self._admission.acquire(self._priority)
         proc = self._proc
         assert proc is not None
         data = await proc.read(self._chunk)
         if data:
             self._sent += len(data)
+            self._arm()
             return data
         rc = await proc.wait()
         self._release()
         self._closed = True
         if rc != 0:
-            message = f"ffmpeg exited with code {rc}: {proc.error_summary()}"
+            message = f"ffmpeg exited with code {rc}"
             if self._sent == 0:
-                raise TranscodeError(f"progressive stream failed: {message}")
+                raise TranscodeError(
+                    f"progressive stream failed: {message}", detail=proc.error_summary()
+                )
             # Bytes already went out: the client has a (short) file; all we can do is end.
-            log.warning("progressive stream of %s ended early: %s", self.job.input, message)
+            log.warning("progressive stream ended early: %s: %s", message, proc.error_summary())
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
         """Kill ffmpeg (if still running), reap it and give the slot back; idempotent."""
         self._closed = True
+        self._disarm()
         try:
             if self._proc is not None:
                 await self._proc.kill()
         finally:
             self._release()
+
+    @property
+    def holds_slot(self) -> bool:
+        return self._lease is not None
+
+    def _arm(self) -> None:
+        """Until the next pull: yield the slot soon, end the stream after ``idle_s``."""
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(self._yield_after_s, self._release))
+        if self._idle_s is not None:
+            self._timers.append(loop.call_later(self._idle_s, self._idle))
+
+    def _disarm(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def _idle(self) -> None:
+        log.info(
+            "progressive stream of %s: no reader for %.0f s, stopped", self.job.input, self._idle_s
+        )
+        self._closed = True
+        self._release()
+        if self._proc is not None:
+            self._killer = asyncio.ensure_future(self._proc.kill())
 
     async def __aenter__(self) -> ProgressiveStream:
         await self.start()

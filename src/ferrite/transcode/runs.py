@@ -36,6 +36,13 @@ Throttling
     serve), or at once at the waiter's priority when someone waits for a segment it hasn't
     made yet.
 
+Bounded
+    A paused run still holds its ffmpeg (a decoder and an encoder in memory), so runs that
+    hold or will hold one -- queued, running, paused -- are capped by ``max_runs``
+    (``transcode_max_runs``): a new run beyond the cap retires paused runs, least useful
+    first (:func:`retire_order`: nobody watching, then furthest ahead of its viewers, then
+    longest unused). Random seeks and stops cannot pile up stopped ffmpegs.
+
 Idle
     One reaper task (owned by the manager, cancelled by :meth:`RunManager.aclose`) kills
     runs nobody asked anything of for ``transcode_idle_s`` and drops finished runs with
@@ -368,7 +375,9 @@ class _Run:
         except OSError as exc:
             if not w.future.done():
                 w.future.set_exception(
-                    TranscodeError(f"segment {index} of run {self.id} is unreadable: {exc}")
+                    TranscodeError(
+                        f"segment {index} of run {self.id} is unreadable", detail=str(exc)
+                    )
                 )
             return
         if w.count > 0 or self.waits.get(index) is w:
@@ -431,7 +440,9 @@ class _Run:
             err = (
                 exc
                 if isinstance(exc, TranscodeError)
-                else TranscodeError(f"cannot start the transcode of {self.key.rendition}: {exc}")
+                else TranscodeError(
+                    f"cannot start the transcode of {self.key.rendition}", detail=str(exc)
+                )
             )
             self._release()
             self.failure = err
@@ -537,9 +548,9 @@ class _Run:
         else:
             why = f"exited with code {rc} at segment {self.next}"
         err = TranscodeError(
-            f"transcoding {self.key.rendition} failed: ffmpeg {why}: {proc.error_summary()}"
+            f"transcoding {self.key.rendition} failed: ffmpeg {why}", detail=proc.error_summary()
         )
-        log.warning("run %s: %s", self.id, err.message)
+        log.warning("run %s: %s: %s", self.id, err.message, err.detail)
         self.drop_ticket()
         self._release()
         self.failure = err
@@ -568,6 +579,17 @@ class _Run:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def retire_order(runs: list[_Run]) -> list[_Run]:
+    """Paused runs from least to most useful: without viewers first (nobody will come
+    back to them), then the furthest ahead of their viewers, then the longest unused."""
+
+    def key(run: _Run) -> tuple[bool, float, float]:
+        lead = run.lead_s()
+        return (lead is not None, -(lead or 0.0), run.last_used)
+
+    return sorted(runs, key=key)
+
+
 @dataclass(slots=True)
 class _Playhead:
     index: int
@@ -594,6 +616,7 @@ class RunManager:
         self.idle_s = settings.transcode_idle_s
         self.ahead_s = settings.transcode_ahead_s
         self.join_horizon_s = join_horizon_s
+        self.max_runs = settings.max_runs
         self.reap_interval_s = (
             reap_interval_s if reap_interval_s is not None else min(max(self.idle_s / 4, 0.05), 5.0)
         )
@@ -603,7 +626,9 @@ class RunManager:
         self._runs: dict[RenditionKey, list[_Run]] = {}
         self._playheads: dict[tuple[str | None, RenditionKey], _Playhead] = {}
         self._by_session: dict[str | None, set[RenditionKey]] = {}
-        self._bad: OrderedDict[tuple[RenditionKey, int], tuple[float, str]] = OrderedDict()
+        self._bad: OrderedDict[tuple[RenditionKey, int], tuple[float, TranscodeError]] = (
+            OrderedDict()
+        )
         self._hw_failed = False
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid()}-"
@@ -780,18 +805,31 @@ class RunManager:
         run = _Run(self, run_id, key, job, attempt, self._clock())
         runs.append(run)
         log.debug("run %s: %s from segment %d (attempt %d)", run_id, key, index, attempt)
+        self._bound_live()
         return run
+
+    def _bound_live(self) -> None:
+        """Retire paused runs, least useful first, while more than ``max_runs`` runs hold
+        (or are about to hold) an ffmpeg."""
+        live = [r for r in self._all_runs() if r.live]
+        excess = len(live) - self.max_runs
+        if excess <= 0:
+            return
+        paused = [r for r in live if r.state == "paused" and r.urgent_priority() is None]
+        for run in retire_order(paused)[:excess]:
+            log.debug("run %s: retired, %d live runs at most", run.id, self.max_runs)
+            self._retire(run)
 
     def _on_failure(self, run: _Run, err: TranscodeError) -> None:
         if run.next == run.start and (run.attempt >= 1 or run.empty_at == run.start):
             # A restart that couldn't make its first segment, or a clean exit with nothing
             # to put in it (the readable source ends before it): that segment is bad.
-            self._mark_bad(run.key, run.start, err.message)
+            self._mark_bad(run.key, run.start, err)
             run.replaced = True
         run.fail_waiters(_Retry())
 
-    def _mark_bad(self, key: RenditionKey, index: int, message: str) -> None:
-        self._bad[key, index] = (self._clock() + BAD_SEGMENT_TTL_S, message)
+    def _mark_bad(self, key: RenditionKey, index: int, err: TranscodeError) -> None:
+        self._bad[key, index] = (self._clock() + BAD_SEGMENT_TTL_S, err)
         self._bad.move_to_end((key, index))
         while len(self._bad) > _BAD_SEGMENTS_MAX:
             self._bad.popitem(last=False)
@@ -800,11 +838,11 @@ class RunManager:
         entry = self._bad.get((key, index))
         if entry is None:
             return
-        until, message = entry
+        until, err = entry
         if until <= self._clock():
             del self._bad[key, index]
             return
-        raise TranscodeError(message)
+        raise TranscodeError(err.message, detail=err.detail)
 
     # -- playheads and throttling ---------------------------------------------------------
 

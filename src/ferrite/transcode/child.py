@@ -1,0 +1,148 @@
+"""Spawning a child process that holds nothing of the server's and dies with it.
+
+Why not ``asyncio.create_subprocess_exec``: under uvloop (what ``ferrite serve`` runs)
+it ignores ``close_fds``, so every ffmpeg inherited whatever descriptors the server had
+without ``O_CLOEXEC`` -- libtorrent's listening and peer sockets among them -- and kept
+them open as long as it ran. And nothing ended a child when the server was SIGKILLed: a
+run paused with ``SIGSTOP`` would then stay stopped forever.
+
+So children are started with :class:`subprocess.Popen` (``close_fds=True``: CPython
+closes every descriptor but stdio in C, between fork and exec), in their own session,
+with ``PR_SET_PDEATHSIG = SIGKILL`` set before exec (Linux): the kernel kills the child
+when the thread that spawned it -- the event loop's -- goes away, however the server
+dies. A stopped process is killed too (``SIGKILL`` needs no scheduling).
+
+:class:`Child` gives the asyncio side what ``asyncio.subprocess.Process`` did: stdout and
+stderr as :class:`asyncio.StreamReader`, and :meth:`Child.wait` completed by a pidfd the
+loop watches (no thread per child, no polling); without pidfds (old kernels) a thread
+waits instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from typing import IO
+
+__all__ = ["Child", "spawn"]
+
+_PR_SET_PDEATHSIG = 1
+
+try:
+    _prctl: Callable[..., int] | None = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """Runs in the child between fork and exec: async-signal-safe calls only."""
+
+    def setup() -> None:
+        if _prctl is None:
+            return
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the server died before prctl took effect
+            os._exit(127)
+
+    return setup
+
+
+def _protocol_for(reader: asyncio.StreamReader) -> Callable[[], asyncio.StreamReaderProtocol]:
+    return lambda: asyncio.StreamReaderProtocol(reader)
+
+
+class Child:
+    """A running child process with asyncio pipes. Create with :func:`spawn`."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self.stdout: asyncio.StreamReader | None = None
+        self.stderr: asyncio.StreamReader | None = None
+        self._transports: list[asyncio.BaseTransport] = []
+        self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
+
+    def kill(self) -> None:
+        if self._popen.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    async def wait(self) -> int:
+        """The exit status (negative: killed by that signal), once the child is reaped."""
+        return await asyncio.shield(self._exited)
+
+    async def _attach(self, limit: int) -> None:
+        loop = asyncio.get_running_loop()
+        for name in ("stdout", "stderr"):
+            pipe: IO[bytes] | None = getattr(self._popen, name)
+            if pipe is None:
+                continue
+            reader = asyncio.StreamReader(limit=limit, loop=loop)
+            transport, _ = await loop.connect_read_pipe(_protocol_for(reader), pipe)
+            self._transports.append(transport)
+            setattr(self, name, reader)
+        self._watch_exit(loop)
+
+    def _watch_exit(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            loop.run_in_executor(None, self._popen.wait).add_done_callback(
+                lambda _f: self._reaped()
+            )
+            return
+
+        def readable() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            self._popen.wait()  # exited: returns at once
+            self._reaped()
+
+        loop.add_reader(pidfd, readable)
+
+    def _reaped(self) -> None:
+        if not self._exited.done():
+            self._exited.set_result(self._popen.returncode or 0)
+
+    def close_pipes(self) -> None:
+        for transport in self._transports:
+            transport.close()
+        self._transports.clear()
+
+
+async def spawn(
+    argv: Sequence[str], *, stdout: bool = True, stderr: bool = True, limit: int = 1 << 16
+) -> Child:
+    """Start ``argv`` (stdin ``/dev/null``; stdout/stderr piped when asked) as described in
+    the module docstring. Raises :class:`OSError` when it cannot be started."""
+    # On the loop's thread, on purpose (fork+exec takes a few ms): PDEATHSIG follows the
+    # thread that spawned the child, and the loop's lives as long as the server.
+    popen = subprocess.Popen(  # noqa: ASYNC220
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+        stderr=subprocess.PIPE if stderr else subprocess.DEVNULL,
+        close_fds=True,
+        # Its own session: a Ctrl-C in the server's terminal reaches only the server,
+        # which then stops its children in order.
+        start_new_session=True,
+        preexec_fn=_die_with(os.getpid()),  # only async-signal-safe calls (see above)
+    )
+    child = Child(popen)
+    try:
+        await child._attach(limit)
+    except BaseException:
+        child.kill()
+        popen.wait()
+        child.close_pipes()
+        raise
+    return child
