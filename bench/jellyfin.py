@@ -48,7 +48,7 @@ from tests.jellyfin.conftest import Jf, build_media, start  # noqa: E402
 
 def jellyfin_flow(jf: Jf, profile: dict[str, Any], device: str) -> float:
     started = time.perf_counter()
-    client = connect(jf.url, "alice", "alice pw", device_id=device)
+    client = connect(jf.url, "alice", "alice password", device_id=device)
     try:
         api = client.jellyfin
         views = api.get_views()["Items"]
@@ -73,7 +73,9 @@ def ferrite_flow(jf: Jf, hls: bool) -> float:
     started = time.perf_counter()
     with requests.Session() as c:
         base = jf.url
-        token = c.post(base + "/api/auth/login", json={"username": "alice", "password": "alice pw"})
+        token = c.post(
+            base + "/api/auth/login", json={"username": "alice", "password": "alice password"}
+        )
         h = {"Authorization": f"Bearer {token.json()['access_token']}"}
         c.get(base + "/api/libraries", headers=h).raise_for_status()
         listed = c.get(

@@ -19,7 +19,10 @@ from ferrite.jellyfin.wire import item_guid
 from tests import media
 from tests.api.server import AppClient, ServerThread
 
-USERS = {"alice": "alice pw", "bob": "bob pw"}  # alice: both libraries; bob: movies only
+USERS = {
+    "alice": "alice password",
+    "bob": "bob password",
+}  # alice: both libraries; bob: movies only
 DEVICE = 'MediaBrowser Client="pytest", Device="ci", DeviceId="dev-1", Version="1.0"'
 
 
@@ -97,9 +100,12 @@ def start(root: Path, paths: dict[str, Path], **overrides: Any) -> Iterator[Jf]:
     try:
         with AppClient(server) as c:
             assert (
-                c.post("/api/setup", json={"username": "root", "password": "pw"}).status_code == 201
+                c.post(
+                    "/api/setup", json={"username": "root", "password": "password-1"}
+                ).status_code
+                == 201
             )
-            login = c.post("/api/auth/login", json={"username": "root", "password": "pw"})
+            login = c.post("/api/auth/login", json={"username": "root", "password": "password-1"})
             admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
             libraries = {}
             for kind in ("movies", "shows"):

@@ -44,7 +44,7 @@ def _continue(jf: Jf, user: str) -> dict[int, float]:
 @pytest.mark.slow
 def test_full_flow_direct_play(jf: Jf) -> None:
     with Recorder().installed() as rec:
-        client = connect(jf.url, "alice", "alice pw")
+        client = connect(jf.url, "alice", "alice password")
         try:
             api = client.jellyfin
             views = api.get_views()["Items"]
@@ -81,7 +81,7 @@ def test_full_flow_direct_play(jf: Jf) -> None:
 @pytest.mark.slow
 def test_full_flow_hls_with_seasons_and_episodes(jf: Jf) -> None:
     with Recorder().installed() as rec:
-        client = connect(jf.url, "alice", "alice pw", device_id="pytest-hls")
+        client = connect(jf.url, "alice", "alice password", device_id="pytest-hls")
         try:
             api = client.jellyfin
             shows = next(v for v in api.get_views()["Items"] if v["Name"] == "Shows")
@@ -118,7 +118,7 @@ def test_full_flow_hls_with_seasons_and_episodes(jf: Jf) -> None:
 
 
 def test_user_without_grant_sees_nothing_of_that_library(jf: Jf) -> None:
-    client = connect(jf.url, "bob", "bob pw", device_id="pytest-bob")
+    client = connect(jf.url, "bob", "bob password", device_id="pytest-bob")
     try:
         api = client.jellyfin
         assert [v["Name"] for v in api.get_views()["Items"]] == ["Movies"]

@@ -58,7 +58,7 @@ def test_system_info_says_jellyfin_10_11(jf: Jf) -> None:
 def test_login_lower_case_path_and_body_keys(jf: Jf) -> None:
     r = jf.client.post(
         "/users/authenticatebyname",
-        json={"username": "alice", "pw": "alice pw"},
+        json={"username": "alice", "pw": "alice password"},
         headers={"X-Emby-Authorization": DEVICE},
     )
     _ok(r, "POST", "/Users/AuthenticateByName")
@@ -314,7 +314,7 @@ def test_played_and_favourite_marks_are_per_user(jf: Jf) -> None:
 
 
 def test_next_up_and_latest(jf: Jf) -> None:
-    token, auth = jf.jf_login("root", "pw")
+    token, auth = jf.jf_login("root", "password-1")
     h = jf.headers(token)
     assert jf.client.post(f"/UserPlayedItems/{jf.guid('Pilot')}", headers=h).status_code == 200
     r = jf.client.get("/Shows/NextUp", params={"UserId": auth["User"]["Id"]}, headers=h)

@@ -47,7 +47,7 @@ test('logs in and browses with @jellyfin/sdk', async () => {
   assert.equal(best.systemInfo.ProductName, 'Jellyfin Server');
 
   const api = jellyfin.createApi(best.address);
-  const auth = await api.authenticateUserByName('alice', 'alice pw');
+  const auth = await api.authenticateUserByName('alice', 'alice password');
   assert.equal(auth.data.User.Name, 'alice');
   assert.ok(api.accessToken);
   const userId = auth.data.User.Id;
