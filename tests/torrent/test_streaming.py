@@ -114,27 +114,12 @@ def test_video_files_become_items_at_once_and_play_over_hls_while_downloading(en
         assert [lib["name"] for lib in libraries] == ["Torrents"]
         assert libraries[0]["kind"] == "mixed"
 
-        pb = live.play(item_id)  # waits for the probe (head and tail pieces)
+        pb = live.play(item_id)  # waits for the header probe (the bytes a player reads first)
         assert pb["method"] == "remux"
         assert pb["duration_s"] == pytest.approx(30, abs=0.1)
         detail = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
         assert detail["files"][0]["probe_status"] == "ok"
         assert {s["type"] for s in detail["files"][0]["streams"]} == {"video", "audio"}
-        # The sidecar was read through the torrent and is a WebVTT rendition.
-        subs = [(s["language"], s["format"], s["external"]) for s in detail["subtitles"]]
-        assert subs == [("eng", "subrip", True)]
-        master = live.client.get(live.url(pb["url"])).text
-        (sub_uri,) = [
-            m.split('URI="', 1)[1].split('"', 1)[0]
-            for m in master.splitlines()
-            if m.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
-        ]
-        base = live.url(pb["url"].split("master.m3u8")[0])
-        playlist = live.client.get(base + sub_uri).text
-        first = next(line for line in playlist.splitlines() if line.endswith(".vtt"))
-        vtt = live.client.get(base + sub_uri.rsplit("/", 1)[0] + "/" + first).text
-        assert vtt.startswith("WEBVTT")
-        assert "Hello there" in vtt, vtt
 
         frames = 0
         at_first: dict[str, Any] = {}
@@ -149,6 +134,28 @@ def test_video_files_become_items_at_once_and_play_over_hls_while_downloading(en
         have, total = at_first["pieces_have"], at_first["num_pieces"]
         print(f"first frame after {at_first['t']:.2f} s with {have}/{total} pieces")
         assert have < total * 0.8
+
+        # The full probe ran behind the player: the sidecar, read through the torrent, is
+        # a subtitle of the item and a WebVTT rendition of the next playback.
+        def subtitles() -> list[tuple[str, str, bool]]:
+            d = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
+            return [(s["language"], s["format"], s["external"]) for s in d["subtitles"]]
+
+        wait_for(lambda: subtitles() == [("eng", "subrip", True)], 60, "the full probe")
+        detail = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
+        pb = live.play(item_id)
+        master = live.client.get(live.url(pb["url"])).text
+        (sub_uri,) = [
+            m.split('URI="', 1)[1].split('"', 1)[0]
+            for m in master.splitlines()
+            if m.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
+        ]
+        base = live.url(pb["url"].split("master.m3u8")[0])
+        playlist = live.client.get(base + sub_uri).text
+        first = next(line for line in playlist.splitlines() if line.endswith(".vtt"))
+        vtt = live.client.get(base + sub_uri.rsplit("/", 1)[0] + "/" + first).text
+        assert vtt.startswith("WEBVTT")
+        assert "Hello there" in vtt, vtt
 
         # Complete now: direct play serves the file from disk like any library file.
         wait_for(lambda: live.torrent(added["id"])["progress"] == 1.0, 60, "the download")
@@ -417,7 +424,7 @@ def test_a_restart_keeps_the_probe_and_the_items(tmp_path: Path) -> None:
             assert detail["files"][0]["probe_status"] == "ok"
             assert detail["duration_s"] == pytest.approx(4, abs=0.1)
             wait_for(lambda: item_id in _linked_items(service), 20, "the torrent to be restored")
-            assert not service._probes, "a probed file was probed again"
+            assert not service.prober._tasks, "a probed file was probed again"
             pb = live.play(item_id)
             with open_hls(live.url(pb["url"])) as container:
                 assert sum(1 for _ in video_frames(container)) == frame_count(small)

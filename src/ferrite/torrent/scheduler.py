@@ -25,6 +25,9 @@ from typing import Protocol
 from ferrite.torrent.pieces import Deadline
 
 DEFAULT_PRIORITY = 4
+#: Pieces a background reader (the full probe behind a player) reads: after the head/tail
+#: preloads and every deadline, before the rest of the torrent.
+BACKGROUND_PRIORITY = 5
 PRELOAD_PRIORITY = 6
 
 
