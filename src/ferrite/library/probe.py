@@ -274,10 +274,11 @@ class HeaderProbe:
     first_gop_pts: tuple[int, ...]
 
 
-def probe_header(path: Path | str, *, file: Readable) -> HeaderProbe:
+def probe_header(path: Path | str, *, file: Readable, first_gop: bool = False) -> HeaderProbe:
     """The facts a playback decision and a stream-copy plan need, from the bytes a player
     reads before its first frame anyway: the container header, its index (MP4 ``moov``
-    at either end, Matroska cues) and the first GOP. Nothing else is read -- no last GOP,
+    at either end, Matroska cues) and the first keyframe (with ``first_gop``, the whole
+    first GOP, for the reorder delay). Nothing else is read -- no last GOP,
     no sampled keyframes, no subtitles -- so the result is *provisional*: :func:`probe`
     checks the index against the data later (and may replace it by a demux pass).
 
@@ -290,7 +291,8 @@ def probe_header(path: Path | str, *, file: Readable) -> HeaderProbe:
     container, size = _open_file(path, file)
     try:
         try:
-            return _header_open(path, container, size, getattr(file, "will_need", None))
+            hint = getattr(file, "will_need", None)
+            return _header_open(path, container, size, hint, first_gop)
         except ProbeError:
             raise
         except (av.error.FFmpegError, OSError) as exc:
@@ -304,6 +306,7 @@ def _header_open(
     container: InputContainer,
     size: int,
     hint: Callable[[list[tuple[int, int]]], None] | None,
+    first_gop: bool,
 ) -> HeaderProbe:
     start_time_s = container.start_time / 1e6 if container.start_time is not None else 0.0
     streams = tuple(_stream(s) for s in container.streams)
@@ -316,7 +319,7 @@ def _header_open(
     gop: tuple[int, ...] = ()
     if video is not None and (fmt.startswith("mov") or fmt.startswith("matroska")):
         keyframes, gop = _header_keyframes(
-            container, video, size, start_time_s, header_duration, hint
+            container, video, size, start_time_s, header_duration, hint, first_gop
         )
     duration_s = header_duration or 0.0
     if not duration_s and keyframes is not None:
@@ -342,6 +345,7 @@ def _header_keyframes(
     start_time_s: float,
     header_duration: float | None,
     hint: Callable[[list[tuple[int, int]]], None] | None,
+    first_gop: bool,
 ) -> tuple[KeyframeIndex | None, tuple[int, ...]]:
     is_mov = container.format.name.startswith("mov")
     if not is_mov:
@@ -353,9 +357,12 @@ def _header_keyframes(
         entries = [e for e in entries if e[1] < 0 or e[1] + e[2] <= size]
     if not entries:
         return None, ()
-    if hint is not None and len(entries) > 1 and 0 <= entries[0][1] < entries[1][1]:
-        hint([(entries[0][1], entries[1][1])])  # the first GOP: fetch its pieces at once
-    # The first GOP, in decode order: the first keyframe's pts, and the reorder delay.
+    if hint is not None and entries[0][1] >= 0:
+        # Fetch the first keyframe (or GOP) at once, not packet by packet.
+        end = entries[1][1] if first_gop and len(entries) > 1 else entries[0][1] + entries[0][2]
+        if end > entries[0][1]:
+            hint([(entries[0][1], end)])
+    # The first keyframe's pts; with first_gop the GOP's, in decode order (reorder delay).
     container.seek(entries[0][0], stream=video, backward=True)
     gop: list[int] = []
     first: tuple[int, int] | None = None  # (pts, dts) of the first keyframe
@@ -370,6 +377,8 @@ def _header_keyframes(
             first = (int(pkt.pts), int(pkt.dts if pkt.dts is not None else pkt.pts))
         if first is not None:
             gop.append(int(pkt.pts))
+            if not first_gop:
+                break
     if first is None:
         return None, ()
     tb = video.time_base

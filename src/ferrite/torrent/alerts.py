@@ -165,6 +165,8 @@ class AlertPump:
                     connect(t, src.parse_peers(t.peers))
             elif action is Action.RECONNECT:
                 self._reconnect(t)
+            if t.scheduler.holding and t.hold_over(now):
+                t.scheduler.release_hold()
             if save_resumes and t.resume_dirty:
                 save_resume(t)
 

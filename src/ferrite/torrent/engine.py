@@ -291,12 +291,14 @@ class TorrentEngine:
         bitrate: int | None = None,
         duration_s: float | None = None,
         background: bool = False,
+        player: bool = False,
     ) -> TorrentFileReader:
         """A seekable file object over file ``file_index``; close it when done.
 
         ``bitrate`` (bits/s) or ``duration_s`` space the deadlines; without them a
         generous default is assumed until ``reader.set_bitrate`` is called.
         ``background``: its reads come after every player's (no deadlines).
+        ``player``: a player's reader (its first read ends the start-up hold soon).
         """
         t = self._get(torrent_id)
         if not t.has_metadata:
@@ -312,6 +314,7 @@ class TorrentEngine:
             duration_s=duration_s,
             policy=self._policy,
             background=background,
+            player=player,
         )
 
     def preload_resume(

@@ -19,9 +19,11 @@ playing keep theirs (cache keys hold the plan). A file whose header yields no us
 index (no ``moov`` keyframe table, untrustworthy cues, no video index at all) goes
 straight to the full step, and playback waits for it, as before.
 
-The reorder delay of the video (hls/timeline.py) is measured on the first GOP by the
-header step and handed to the packager, which would otherwise read three GOPs before the
-first stream-copy segment.
+The header step reads up to the first keyframe only, so the playback decision does not
+wait for a GOP. Right after it is stored, the first GOP (which the player reads next
+anyway) gives the video's reorder delay (hls/timeline.py) to the packager, which would
+otherwise read three GOPs before the first stream-copy segment -- as it still does when
+a stream-copy segment is asked for before that (the race is the HLS client's to win).
 """
 
 from __future__ import annotations
@@ -88,10 +90,13 @@ class Entry:
     complete: bool = False
     #: Set once playback can be decided (a probe stored, or failed for good).
     playable: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set once the packager has the first GOP's reorder delay (or never will).
+    delay_known: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         if self.status != "pending":
             self.playable.set()
+            self.delay_known.set()
 
     @property
     def needs_probe(self) -> bool:
@@ -151,6 +156,12 @@ class Prober:
                 "no peer is sending it (yet)"
             ) from None
 
+    async def delay_known(self, entry: Entry, limit: float) -> None:
+        """Wait (at most ``limit`` s) until the packager knows the video's reorder delay;
+        after that it measures it itself, as for any file."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(entry.delay_known.wait(), limit)
+
     async def aclose(self) -> None:
         """After the engine closed (blocked reads have failed) and the tasks ended."""
         await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
@@ -164,7 +175,12 @@ class Prober:
                     return
                 if isinstance(header, HeaderProbe) and header.info.keyframes is not None:
                     await self._store(entry, header.info, HEADER_VERSION)
-                    self._seed_delay(entry, header)
+                    # Playback may start now; the first GOP (which the player reads
+                    # next anyway) gives the packager its reorder delay.
+                    gop = await self._retrying(entry, self._first_gop)
+                    if isinstance(gop, HeaderProbe):
+                        self._seed_delay(entry, gop)
+                entry.delay_known.set()
             started = time.monotonic()
             full = await self._retrying(entry, self._full)
             if isinstance(full, MediaInfo):
@@ -175,6 +191,7 @@ class Prober:
                 )  # fmt: skip
         finally:
             entry.playable.set()  # whatever happened, nobody waits for this task any more
+            entry.delay_known.set()
             if self._tasks.get(entry.file_id) is asyncio.current_task():
                 del self._tasks[entry.file_id]
 
@@ -191,7 +208,7 @@ class Prober:
             try:
                 return await step(engine, entry)
             except ProbeError as exc:
-                if step == self._header:
+                if step in (self._header, self._first_gop):
                     log.info("header probe of %s: %s; probing in full", entry.path, exc.message)
                     return None
                 await self._failed(entry, exc.message)
@@ -208,12 +225,21 @@ class Prober:
                 await asyncio.sleep(delay)
 
     async def _header(self, engine: TorrentEngine, entry: Entry) -> HeaderProbe:
+        return await self._header_read(engine, entry, first_gop=False)
+
+    async def _first_gop(self, engine: TorrentEngine, entry: Entry) -> HeaderProbe:
+        return await self._header_read(engine, entry, first_gop=True)
+
+    async def _header_read(
+        self, engine: TorrentEngine, entry: Entry, *, first_gop: bool
+    ) -> HeaderProbe:
         # The bytes a player reads first, with deadlines like a player's.
         reader = engine.open_reader(entry.torrent_id, entry.index, bitrate=PROBE_BITRATE)
         try:
             file = _ProbeFile(reader, functools.partial(self._will_need, entry, False))
             return await self._loop.run_in_executor(
-                self._pool, functools.partial(probe_header, entry.path, file=file)
+                self._pool,
+                functools.partial(probe_header, entry.path, file=file, first_gop=first_gop),
             )
         finally:
             reader.close()

@@ -67,6 +67,10 @@ class ReaderHost(Protocol):
 
     def peer_count(self) -> int: ...
 
+    def playing(self) -> None:
+        """A player's reader is reading (ends the torrent's start-up hold soon)."""
+        ...
+
     def confirm_piece(self, piece: int) -> bool:
         """Ask libtorrent directly whether it has the piece (before giving up)."""
         ...
@@ -95,10 +99,12 @@ class TorrentFileReader(io.RawIOBase):
         policy: WindowPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         background: bool = False,
+        player: bool = False,
     ) -> None:
         super().__init__()
         self.id = next(_ids)
         self.background = background
+        self.player = player
         self.file = file
         self.name = file.path
         self._host = host
@@ -173,6 +179,8 @@ class TorrentFileReader(io.RawIOBase):
         end = self.file.size if size is None or size < 0 else min(self.file.size, start + size)
         if start >= end:
             return b""
+        if self.player:
+            self._host.playing()
         self._plan(start, end)
         chunks = []
         position = start

@@ -210,6 +210,14 @@ class TorrentService:
                 entry.torrent_id, entry.index, start_s, entry.duration_s, bitrate=entry.bitrate
             )
 
+    async def prepare_hls(self, file_id: int) -> None:
+        """Before an HLS session of ``file_id``: if it is a torrent file, let the header
+        step hand the packager the first GOP's reorder delay (the player's first segment
+        reads that GOP anyway), so packaging does not read three GOPs first."""
+        entry = self._by_file.get(file_id)
+        if entry is not None:
+            await self.prober.delay_known(entry, self.settings.torrent_wait_s)
+
     # == engine events (on the loop) ======================================================
     def _on_event(self, event: TorrentEvent) -> None:
         if self._closed:
@@ -217,9 +225,10 @@ class TorrentService:
         if event.kind == "metadata":
             self._link_task(event.torrent_id)
         elif event.kind == "finished":
+            # libtorrent's "finished" means every *wanted* piece is in (during the
+            # start-up hold that is only the head and tail): ask the piece map.
             for entry in self._by_torrent.get(event.torrent_id, []):
-                entry.complete = True
-                if entry.status == "ok":
+                if self._complete(entry) and entry.status == "ok":
                     self._spawn(self._poster(entry), f"torrent-poster-{entry.file_id}")
 
     # == linking =========================================================================
@@ -331,7 +340,11 @@ class TorrentService:
             if engine is None:
                 raise TorrentError("the torrent engine stopped", code="torrent_engine_stopped")
             return engine.open_reader(
-                entry.torrent_id, entry.index, bitrate=entry.bitrate, duration_s=entry.duration_s
+                entry.torrent_id,
+                entry.index,
+                bitrate=entry.bitrate,
+                duration_s=entry.duration_s,
+                player=True,
             )
 
         if threading.get_ident() == self._loop_thread:  # pragma: no cover - misuse guard
@@ -477,6 +490,7 @@ async def start_torrents(svc: Services) -> None:
     playback = svc.extras.get("playback")
     if playback is not None:
         playback.prepare = service.prepare
+        playback.prepare_hls = service.prepare_hls
     try:
         if await svc.db.read(catalog.torrent_count):
             await service.engine()
@@ -492,5 +506,6 @@ async def stop_torrents(svc: Services) -> None:
     playback = svc.extras.get("playback")
     if playback is not None:
         playback.prepare = None
+        playback.prepare_hls = None
     if service is not None:
         await service.aclose()

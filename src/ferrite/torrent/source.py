@@ -87,6 +87,10 @@ def session_settings(
         # 127.0.0.1 -- and connect_peer can never lift it: the torrent stays at 0 peers
         # and 0 connect candidates (issue #15: .torrent uploads with a tracker).
         "allow_multiple_connections_per_ip": True,
+        # A torrent whose wanted pieces are all in is "finished" -- during the start-up
+        # hold (scheduler.py) that is just the head and tail -- and libtorrent would then
+        # drop its connections to seeds, the very peers the next deadline needs.
+        "close_redundant_connections": False,
         "user_agent": f"Ferrite libtorrent/{lt.__version__}",
     }
     if not settings.torrent_dht:
