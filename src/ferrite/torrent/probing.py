@@ -88,6 +88,7 @@ class Entry:
     version_ns: int
     version: int = FULL_VERSION  # of the stored probe (HEADER_VERSION: full step pending)
     complete: bool = False
+    error: str | None = None  # why the probe failed (status "failed")
     #: Set once playback can be decided (a probe stored, or failed for good).
     playable: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set once the packager has the first GOP's reorder delay (or never will).
@@ -364,6 +365,7 @@ class Prober:
         )
         await self.db.write(catalog.set_media, entry.torrent_id, entry.index, entry.file_id, None)
         entry.status = "failed"
+        entry.error = reason
         if entry.item_id is not None:
             self.svc.files.invalidate(entry.item_id)
         entry.item_id = None

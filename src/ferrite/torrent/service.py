@@ -68,6 +68,7 @@ class TorrentService:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._by_file: dict[int, Entry] = {}
+        self._failed: dict[int, Entry] = {}  # files whose probe failed, by media file id
         self._by_torrent: dict[int, list[Entry]] = {}
         self._links: dict[int, asyncio.Task[list[catalog.LinkedFile]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -127,6 +128,7 @@ class TorrentService:
             self.svc.sources.unregister(entry.path)
         self._by_file.clear()
         self._by_torrent.clear()
+        self._failed.clear()
 
     # == the API's verbs ================================================================
     async def add(
@@ -181,6 +183,7 @@ class TorrentService:
         file_ids = await self.db.read(catalog.media_file_ids, torrent_id)
         for file_id in file_ids:
             self.prober.cancel(file_id)
+            self._failed.pop(file_id, None)
         link = self._links.pop(torrent_id, None)
         if link is not None:
             link.cancel()
@@ -200,10 +203,12 @@ class TorrentService:
         """Before a playback session of ``file_id``: if it is a torrent file, wait until
         playback can be decided -- its header probe, not the full one (bounded by
         ``torrent_wait_s``) -- and fetch the pieces at ``start_s`` first."""
-        entry = self._by_file.get(file_id)
+        entry = self._by_file.get(file_id) or self._failed.get(file_id)
         if entry is None:
             return
         await self.prober.playable(entry, self.settings.torrent_wait_s)
+        if entry.status == "failed":
+            raise Unprocessable(f"'{Path(entry.path).name}' cannot be played: {entry.error}")
         if entry.status == "ok" and start_s > 0 and entry.duration_s and not entry.complete:
             engine = await self._started()
             engine.preload_resume(
@@ -360,6 +365,7 @@ class TorrentService:
     def _probe_failed(self, entry: Entry) -> None:
         self.svc.sources.unregister(entry.path)
         self._by_file.pop(entry.file_id, None)
+        self._failed[entry.file_id] = entry
         with contextlib.suppress(FerriteError):
             if self._engine is not None:
                 self._engine.mark_video(entry.torrent_id, entry.index, False)
