@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import libtorrent as lt
 import pytest
@@ -36,6 +38,7 @@ from tests.torrent.streaming import (
     wait_for,
 )
 from tests.torrent.swarm import Seeder, make_torrent
+from tests.torrent.tracker import Tracker
 
 pytestmark = pytest.mark.slow
 
@@ -422,6 +425,30 @@ def test_deleting_a_torrent_while_it_plays_ends_playback_with_a_clean_error(env:
     assert live.client.get(f"/api/items/{item_id}", headers=live.headers).status_code == 404
     assert live.client.get(f"/api/torrents/{added['id']}", headers=live.headers).status_code == 404
     assert not (Path(live.services.settings.data_dir) / "torrents" / added["info_hash"]).exists()
+
+
+def test_an_uploaded_torrent_finds_its_seeder_through_its_tracker_alone(env: Env) -> None:
+    """Issue #15's upload: a v1 .torrent with 512 KiB pieces whose announce URL is a
+    tracker on 127.0.0.1 that lists every peer (the uploader too), no ``peers`` named: the
+    multipart upload connects through the tracker and the video plays directly."""
+    title = "Tracker Test"
+    folder = env.seeds / title
+    folder.mkdir()
+    os.link(env.movies["fast"], folder / f"{title}.mp4")
+    with Tracker() as tracker:
+        torrent = make_torrent(folder, 512 * 1024, v1_only=True, trackers=(tracker.url,))
+        with Seeder(torrent, env.seeds) as seeder:
+            wait_for(lambda: bool(tracker.announces), 20, "the seeder's announce")
+            r = env.live.add(torrent, [])
+            assert r.status_code == 201, r.text
+            added = r.json()
+            pb = env.live.play(added["files"][0]["item_id"], device="android", protocol=None)
+            assert pb["method"] == "direct", pb
+            with av.open(env.live.url(pb["url"])) as container:
+                frame = next(container.decode(video=0))
+            assert frame.width == 640
+            assert seeder.port in {port for _, port, _ in tracker.announces}
+    drop(env, added["id"])
 
 
 def test_a_video_name_over_bytes_that_are_no_video_fails_with_a_reason(
