@@ -520,3 +520,41 @@ def test_a_restart_keeps_the_probe_and_the_items(tmp_path: Path) -> None:
 
 def _linked_items(service: Any) -> set[int]:
     return {e.item_id for e in service._by_file.values()}
+
+
+def test_a_restart_during_the_full_probe_runs_it_again(tmp_path: Path) -> None:
+    """A server stopped while a file held only its header probe (``mtime_ns`` 1, see
+    torrent/probing.py) probes it in full after the restart; it stays playable meanwhile."""
+    import sqlite3
+
+    small = media.make_clip(tmp_path / "clip.mp4", media.Clip(duration=4, size=(160, 90)))
+    torrent = torrent_of(small, "Half Probed (2001)", tmp_path / "seed", piece=16 * 1024)
+    data = tmp_path / "data"
+    with Seeder(torrent, tmp_path / "seed") as seeder:
+        with serve(data) as live:
+            r = live.add(torrent, [f"127.0.0.1:{seeder.port}"])
+            assert r.status_code == 201, r.text
+            item_id = r.json()["files"][0]["item_id"]
+            first = live.services.extras["torrents"]
+            wait_for(
+                lambda: all(e.version == 0 and e.status == "ok" for e in first._by_file.values()),
+                30,
+                "the full probe",
+            )
+            db_path = Path(live.services.settings.db_url.removeprefix("sqlite:///"))
+        with sqlite3.connect(db_path) as conn:  # as if it had stopped after the header
+            conn.execute("UPDATE media_files SET mtime_ns = 1 WHERE item_id = ?", (item_id,))
+        with serve(data) as live:
+            service = live.services.extras["torrents"]
+            pb = live.play(item_id)  # playable from the stored header at once
+            assert pb["duration_s"] == pytest.approx(4, abs=0.1)
+            wait_for(
+                lambda: any(e.version == 0 for e in service._by_file.values()),
+                30,
+                "the full probe after the restart",
+            )
+        with sqlite3.connect(db_path) as conn:
+            (version,) = conn.execute(
+                "SELECT mtime_ns FROM media_files WHERE item_id = ?", (item_id,)
+            ).fetchone()
+        assert version == 0
