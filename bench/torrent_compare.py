@@ -1,9 +1,10 @@
-"""Ferrite vs webtorrent: play a video while its torrent downloads from the same
-rate-limited loopback seeder, measured with the same decoder, as ratios in one run.
-Prints numbers; asserts nothing about speed.
+"""Ferrite vs webtorrent-cli and peerflix: play a video while its torrent downloads from
+the same rate-limited loopback seeder, measured with the same decoder, as ratios in one
+run. Prints numbers; asserts nothing about speed.
 
     .venv/bin/python bench/torrent_compare.py                 # fast mp4, tail mp4, mkv; 2 runs
     .venv/bin/python bench/torrent_compare.py --runs 1 --containers fast --json out.json
+    .venv/bin/python bench/torrent_compare.py --piece 524288 --rate 3000000   # as issue #15
 
 Network isolation. webtorrent-cli has no switch for DHT, local service discovery, UPnP
 or trackers, so this script never runs it where it could reach anything but 127.0.0.1:
@@ -29,6 +30,12 @@ so both fetch the metadata from the seeder first:
 * **Ferrite**: a real ``create_app`` under uvicorn in this process, its engine on
   127.0.0.1 (no DHT/LSD/UPnP), started before the first measurement; the magnet goes to
   ``POST /api/torrents`` with the seeder also named in ``peers``.
+* **peerflix** (pinned in ``bench/peerflix/``, installed like webtorrent-cli): ``peerflix
+  <magnet> --port <p> --quiet --peer <seeder> --path <dir> --hostname 127.0.0.1``, one
+  process per torrent; its HTTP server serves the largest file at ``/`` once the metadata
+  is in (polled with ``HEAD /`` every 20 ms). Its clock starts when the process is
+  spawned (it adds the torrent at once; Node's start-up is included, as in issue #15);
+  bytes downloaded by then are its swarm counter (``/.json``).
 * **webtorrent**: the ``webtorrent download <magnet> --out <dir> --port <p> --quiet
   --keep-seeding`` CLI from ``bench/webtorrent/node_modules`` (its streaming HTTP server
   at ``/webtorrent/<info hash>/<path>``, raw file with Range), one process per torrent.
@@ -40,9 +47,9 @@ of a URL, default options), reading
 
 * **Ferrite HLS**: the master playlist from ``POST /api/playback`` (``chrome``, HLS; it
   waits for the probe through the piece reader);
-* **Ferrite direct**: ``/api/items/{id}/file`` (Range; ``Authorization`` header), right
-  after ``POST /api/torrents`` answered, as webtorrent's URL is played right after its
-  file list appears;
+* **Ferrite direct**: ``POST /api/playback`` with the ``android`` profile (direct play of
+  MP4 and Matroska), right after ``POST /api/torrents`` answered, then the session's
+  file URL (Range) -- as a new user's player would;
 * **webtorrent**: its file URL, once ``/webtorrent/<info hash>/`` lists the file
   (polled every 20 ms: metadata has arrived).
 
@@ -61,8 +68,9 @@ Measured:
   frame, then ``container.seek`` to 75 % of the clip: the time until a frame within a GOP
   of the target decodes.
 
-Ratios are Ferrite / webtorrent of the medians over ``--runs`` (lower is better for
-times). The sides of one container and run are measured one after another (their order
+Ratios are Ferrite / the best dedicated client (the lower median of webtorrent and
+peerflix) of the medians over ``--runs`` (lower is better for times). The sides of one
+container and run are measured one after another (their order
 rotates from run to run), never at the same time.
 """
 
@@ -93,6 +101,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 WEBTORRENT_DIR = ROOT / "bench" / "webtorrent"
+PEERFLIX_DIR = ROOT / "bench" / "peerflix"
 NETNS_MARK = "FERRITE_BENCH_NETNS"  # set in the re-executed process inside the namespace
 
 NAMES = {"fast": "MP4, moov at the start", "tail": "MP4, moov at the end", "mkv": "Matroska"}
@@ -100,7 +109,9 @@ SIDES = {
     "ferrite-hls": "Ferrite HLS",
     "ferrite-direct": "Ferrite direct",
     "webtorrent": "webtorrent",
+    "peerflix": "peerflix",
 }
+DEDICATED = ("webtorrent", "peerflix")
 STALL_S = 0.1  # a frame this late is a stall
 SEEK_AT = 0.75
 SEEK_AFTER_S = 2.0  # play this long before the seek
@@ -178,6 +189,29 @@ def ensure_webtorrent(reinstall: bool) -> None:
     print(f"installing webtorrent-cli {version} into {WEBTORRENT_DIR / 'node_modules'} ...")
     subprocess.run(
         ["npm", "ci", "--prefix", str(WEBTORRENT_DIR), "--ignore-scripts", "--no-audit",
+         "--no-fund", "--loglevel=error"],
+        check=True,
+    )  # fmt: skip
+
+
+def peerflix_js() -> Path:
+    return PEERFLIX_DIR / "node_modules" / "peerflix" / "app.js"
+
+
+def ensure_peerflix(reinstall: bool) -> None:
+    """``npm ci`` the pinned peerflix (``bench/peerflix/package-lock.json``) if missing."""
+    manifest = json.loads((PEERFLIX_DIR / "package.json").read_text())
+    version = manifest["dependencies"]["peerflix"]
+    installed = PEERFLIX_DIR / "node_modules" / "peerflix" / "package.json"
+    if (
+        not reinstall
+        and installed.exists()
+        and json.loads(installed.read_text()).get("version") == version
+    ):
+        return
+    print(f"installing peerflix {version} into {PEERFLIX_DIR / 'node_modules'} ...")
+    subprocess.run(
+        ["npm", "ci", "--prefix", str(PEERFLIX_DIR), "--ignore-scripts", "--no-audit",
          "--no-fund", "--loglevel=error"],
         check=True,
     )  # fmt: skip
@@ -311,7 +345,11 @@ class Ferrite:
             out.url, out.hls = self.live.url(pb["url"]), True
             out.info["session_s"] = time.monotonic() - t0
         else:
-            out.url, out.headers = self.live.url(f"/api/items/{item_id}/file"), headers
+            pb = self.live.play(item_id, device="android", protocol=None)
+            if pb["method"] != "direct":
+                raise RuntimeError(f"expected direct play, got {pb['method']}: {pb['reasons']}")
+            out.url = self.live.url(pb["url"])
+            out.info["session_s"] = time.monotonic() - t0
 
         def downloaded() -> int:
             s = self.live.torrent(tid)
@@ -431,6 +469,92 @@ class Webtorrent:
             self._stop(proc)
 
 
+class Peerflix:
+    """``peerflix`` processes; every one started is stopped by :meth:`close`."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.procs: set[subprocess.Popen[bytes]] = set()
+
+    def add(self, magnet: str, peer: str, title: str) -> Added:
+        import httpx
+
+        out_dir = self.work / title
+        out_dir.mkdir(parents=True)
+        port = free_port()
+        log = (self.work / f"{title}.log").open("wb")
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            ["node", str(peerflix_js()), magnet, "--port", str(port), "--quiet",
+             "--peer", peer, "--path", str(out_dir), "--hostname", "127.0.0.1"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+        self.procs.add(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def remove() -> None:
+            stop(proc, self.procs)
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+        try:
+            with httpx.Client(timeout=10) as client:
+                wait_ready(
+                    proc,
+                    self.work / f"{title}.log",
+                    lambda: client.head(f"{base}/").status_code == 200,
+                )
+        except BaseException:
+            remove()
+            raise
+
+        def downloaded() -> int:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                return int(httpx.get(f"{base}/.json", timeout=5).json()["downloaded"])
+            return 0
+
+        return Added(
+            t0=t0,
+            url=f"{base}/",
+            info={"listed_s": time.monotonic() - t0},
+            downloaded=downloaded,
+            remove=remove,
+        )
+
+    def close(self) -> None:
+        for proc in list(self.procs):
+            stop(proc, self.procs)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool]) -> float:
+    """Poll ``ready`` until true; the time the successful poll started."""
+    import httpx
+
+    end = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{proc.args[1]} exited with {proc.returncode}:\n{tail}")
+        started = time.monotonic()
+        with contextlib.suppress(httpx.TransportError):
+            if ready():
+                return started
+        if started > end:
+            raise RuntimeError("the client's server did not get ready within 60 s")
+        time.sleep(POLL_S)
+
+
+def stop(proc: subprocess.Popen[bytes], procs: set[subprocess.Popen[bytes]]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    procs.discard(proc)
+
+
 # -- one measurement ------------------------------------------------------------------------
 
 
@@ -438,8 +562,10 @@ class Webtorrent:
 class Bench:
     ferrite: Ferrite
     webtorrent: Webtorrent
+    peerflix: Peerflix
     seeds: Path
     rate: int
+    piece: int
 
     @contextlib.contextmanager
     def added(self, side: str, clip: Path, title: str) -> Iterator[Added]:
@@ -448,7 +574,7 @@ class Bench:
         from tests.torrent.streaming import torrent_of
         from tests.torrent.swarm import Seeder
 
-        torrent = torrent_of(clip, title, self.seeds)
+        torrent = torrent_of(clip, title, self.seeds, piece=self.piece)
         info = lt.torrent_info(lt.bdecode(torrent))
         info_hash = str(info.info_hashes().v1)
         with Seeder(torrent, self.seeds, upload_limit=self.rate) as seeder:
@@ -456,6 +582,8 @@ class Bench:
             magnet = f"magnet:?xt=urn:btih:{info_hash}&dn={urllib.parse.quote(title)}&x.pe={peer}"
             if side == "webtorrent":
                 added = self.webtorrent.add(magnet, info_hash, title)
+            elif side == "peerflix":
+                added = self.peerflix.add(magnet, peer, title)
             else:
                 added = self.ferrite.add(magnet, peer, side.removeprefix("ferrite-"))
             try:
@@ -523,16 +651,18 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def report(results: dict[str, dict[str, list[dict[str, float]]]], sizes: dict[str, int]) -> str:
     lines = []
-    ferrite_sides = [s for s in SIDES if s != "webtorrent"]
+    ferrite_sides = [s for s in SIDES if s.startswith("ferrite")]
     for kind, by_side in results.items():
         lines.append(f"\n{NAMES[kind]}, {sizes[kind] / 2**20:.1f} MiB\n")
-        head = [SIDES[s] for s in SIDES] + [f"{SIDES[s]} / webtorrent" for s in ferrite_sides]
+        head = [SIDES[s] for s in SIDES] + [f"{SIDES[s]} / best" for s in ferrite_sides]
         lines.append("| | " + " | ".join(head) + " |")
         lines.append("| --- " * (len(head) + 1) + "|")
         for key, label, fmt in ROWS:
             med = {s: median(by_side[s], key) for s in SIDES}
             cells = [fmt.format(med[s]) if med[s] is not None else "failed" for s in SIDES]
-            cells += [ratio(med[s], med["webtorrent"]) for s in ferrite_sides]
+            known = [med[s] for s in DEDICATED if med[s] is not None]
+            best = min(known) if known else None  # the best dedicated client (lower is better)
+            cells += [ratio(med[s], best) for s in ferrite_sides]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         failed = {s: sum(1 for r in by_side[s] if "error" in r) for s in SIDES}
         if any(failed.values()):
@@ -543,9 +673,12 @@ def report(results: dict[str, dict[str, list[dict[str, float]]]], sizes: dict[st
         for key, side, label in (
             ("startup_s", "webtorrent", "webtorrent's Node start-up (not counted)"),
             ("listed_s", "webtorrent", "webtorrent: file listed (metadata) after"),
+            ("listed_s", "peerflix", "peerflix: serving the file (from spawn) after"),
             ("added_s", "ferrite-direct", "Ferrite: POST /api/torrents answered after"),
-            ("session_s", "ferrite-hls", "Ferrite: POST /api/playback (probe) answered after"),
+            ("session_s", "ferrite-direct", "Ferrite direct: POST /api/playback answered after"),
+            ("session_s", "ferrite-hls", "Ferrite HLS: POST /api/playback answered after"),
             ("seek_landed_s", "webtorrent", "webtorrent: first frame after the seek at target"),
+            ("seek_landed_s", "peerflix", "peerflix: at target"),
             ("seek_landed_s", "ferrite-hls", "Ferrite HLS: at target"),
             ("seek_landed_s", "ferrite-direct", "Ferrite direct: at target"),
         ):
@@ -556,9 +689,10 @@ def report(results: dict[str, dict[str, list[dict[str, float]]]], sizes: dict[st
     return "\n".join(lines)
 
 
-def measure(bench: Bench, kind: str, clip: Path, run: int, duration: float) -> dict[str, Any]:
+def measure(
+    bench: Bench, kind: str, clip: Path, run: int, duration: float, sides: list[str]
+) -> dict[str, Any]:
     """Every side once on ``clip``; the order of the sides rotates with ``run``."""
-    sides = list(SIDES)
     sides = sides[run % len(sides) :] + sides[: run % len(sides)]
     out: dict[str, Any] = {}
     for side in sides:
@@ -593,11 +727,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--containers", nargs="+", default=list(NAMES), choices=list(NAMES))
     ap.add_argument("--json", type=Path, help="also write every run and the medians here")
-    ap.add_argument("--reinstall", action="store_true", help="npm ci webtorrent-cli again")
+    ap.add_argument("--reinstall", action="store_true", help="npm ci the clients again")
+    ap.add_argument("--piece", type=int, default=64 * 1024, help="piece size, bytes")
+    ap.add_argument("--sides", nargs="+", default=list(SIDES), choices=list(SIDES))
     args = ap.parse_args()
 
     if os.environ.get(NETNS_MARK) != "1":
         ensure_webtorrent(args.reinstall)
+        ensure_peerflix(args.reinstall)
         enter_namespace()  # does not return
     if not isolated():
         refuse(f"{NETNS_MARK} is set but this process sees the interfaces {interfaces()}.")
@@ -619,7 +756,11 @@ def run_isolated(args: argparse.Namespace) -> None:
         ["node", str(cli_js()), "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"isolated: interfaces {interfaces()}; webtorrent-cli {versions}, node {node}")
+    peerflix = json.loads((peerflix_js().parent / "package.json").read_text())["version"]
+    print(
+        f"isolated: interfaces {interfaces()}; webtorrent-cli {versions}, "
+        f"peerflix {peerflix}, node {node}"
+    )
     load_before = os.getloadavg()
     results: dict[str, dict[str, list[dict[str, Any]]]] = {
         k: {s: [] for s in SIDES} for k in args.containers
@@ -632,26 +773,31 @@ def run_isolated(args: argparse.Namespace) -> None:
         seeds = tmp_path / "seeds"
         webtorrent = Webtorrent(tmp_path / "webtorrent")
         (tmp_path / "webtorrent").mkdir()
+        flix = Peerflix(tmp_path / "peerflix")
+        (tmp_path / "peerflix").mkdir()
         try:
             with serve(tmp_path / "server") as live:
                 ferrite = Ferrite(live)
-                ferrite.warm_up(torrent_of(movies["fast"], "Warm-up", seeds))
-                bench = Bench(ferrite, webtorrent, seeds, args.rate)
+                ferrite.warm_up(torrent_of(movies["fast"], "Warm-up", seeds, piece=args.piece))
+                bench = Bench(ferrite, webtorrent, flix, seeds, args.rate, args.piece)
                 for run in range(args.runs):
                     for kind in args.containers:
                         duration = clip_duration(movies[kind])
-                        for side, r in measure(bench, kind, movies[kind], run, duration).items():
+                        got = measure(bench, kind, movies[kind], run, duration, args.sides)
+                        for side, r in got.items():
                             results[kind][side].append(r)
         finally:
             webtorrent.close()
+            flix.close()
     load_after = os.getloadavg()
     print()
     print(
         f"seeder {args.rate / 1e6:g} MB/s, {args.duration:g} s at {args.bitrate}, "
-        f"{args.runs} run(s), median of runs; ratio = Ferrite / webtorrent; "
+        f"pieces {args.piece // 1024} KiB, {args.runs} run(s), median of runs; "
+        f"ratio = Ferrite / the best of webtorrent and peerflix; "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     )
-    print("ratio '=': both 0; '∞': webtorrent 0, Ferrite not; '–': a side failed every run")
+    print("ratio '=': both 0; '∞': best 0, Ferrite not; '–': a side failed every run")
     print(report(results, sizes))
     if args.json:
         medians = {
@@ -671,6 +817,8 @@ def run_isolated(args: argparse.Namespace) -> None:
                     "runs": args.runs,
                     "sizes": sizes,
                     "webtorrent": versions,
+                    "peerflix": peerflix,
+                    "piece": args.piece,
                     "node": node,
                     "python": platform.python_version(),
                     "load_average": [load_before, load_after],

@@ -2,8 +2,8 @@
 seeder (rate-limited, restartable on the same port) and a peer that sends garbage.
 
 Everything listens on and connects to loopback only; DHT, LSD, UPnP and NAT-PMP are off,
-there are no trackers, and every libtorrent session here has an IP filter that blocks
-any peer outside 127.0.0.0/8.
+the only tracker a test may name is ``tests/torrent/tracker.py`` on 127.0.0.1, and every
+libtorrent session here has an IP filter that blocks any peer outside 127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ def session_pack(port: int = 0) -> lt.settings_pack:
         "dht_bootstrap_nodes": "",
         "max_retry_port_bind": 0,
         "alert_mask": 0,
+        # Every peer of a loopback swarm shares 127.0.0.1. With one peer entry per IP
+        # (libtorrent's default), a seeder that a tracker lists to itself dials itself,
+        # bans the entry and so refuses every other peer on 127.0.0.1. A seeder on its
+        # own host would ban only its own address; this makes the test seeder behave so.
+        "allow_multiple_connections_per_ip": True,
     }
 
 
@@ -52,9 +57,16 @@ def loopback_filter() -> Any:
     return f
 
 
-def make_torrent(content: Path, piece_size: int = PIECE) -> bytes:
-    """Bencoded .torrent (hybrid v1+v2) of ``content``, a file or directory."""
-    ct = lt.create_torrent(lt.list_files(str(content)), piece_size)
+def make_torrent(
+    content: Path, piece_size: int = PIECE, *, v1_only: bool = False, trackers: tuple[str, ...] = ()
+) -> bytes:
+    """Bencoded .torrent of ``content``, a file or directory: hybrid v1+v2 (pad files
+    between files), or v1 only as most .torrent files in the wild; ``trackers`` are
+    announce URLs (127.0.0.1 only, see ``tests/torrent/tracker.py``)."""
+    flags = lt.create_torrent.v1_only if v1_only else 0
+    ct = lt.create_torrent(lt.list_files(str(content)), piece_size, flags=flags)
+    for tier, url in enumerate(trackers):
+        ct.add_tracker(url, tier)
     lt.set_piece_hashes(ct, str(content.parent))
     return bytes(lt.bencode(ct.generate()))
 

@@ -525,7 +525,7 @@ def test_dropped_alerts_are_recovered_by_resyncing(
         with Seeder(movie_torrent, movie_dir.parent) as seeder:
             options = {"alert_queue_size": 4}
             async with running_engine(tmp_path, engine_options=options) as engine:
-                handle_alert = engine._on_alert
+                handle_alert = engine._pump._on_alert
                 stalled = threading.Event()
 
                 def slow_first_piece(alert: Any, calls: Any) -> None:
@@ -534,7 +534,7 @@ def test_dropped_alerts_are_recovered_by_resyncing(
                         time.sleep(1.0)  # e.g. the GIL held elsewhere: alerts pile up
                     handle_alert(alert, calls)
 
-                engine._on_alert = slow_first_piece  # type: ignore[method-assign,assignment]
+                engine._pump._on_alert = slow_first_piece  # type: ignore[method-assign,assignment]
                 added = await engine.add_torrent_file(
                     movie_torrent, peers=[f"127.0.0.1:{seeder.port}"]
                 )

@@ -132,3 +132,32 @@ def test_reapply_restates_every_current_deadline_with_the_time_left() -> None:
     handle.calls.clear()
     sched.reapply()
     assert handle.calls == []
+
+
+class ListHandle(FakeHandle):
+    def prioritize_pieces(self, priorities: list[int]) -> None:
+        self.calls.append(("all", len(priorities), None))
+        self.priorities.update(enumerate(priorities))
+
+
+def test_the_start_up_hold_fetches_only_what_someone_asked_for_until_released() -> None:
+    handle, clock = ListHandle(), Clock()
+    s = PieceScheduler(handle, clock=clock)
+    s.preload([0, 9])  # head and tail of a video
+    s.want("player", [Deadline(1, 0)])
+    s.completed(5)
+    s.hold(10)
+    assert s.holding
+    assert handle.priorities == {
+        0: PRELOAD_PRIORITY, 1: 7, 2: 0, 3: 0, 4: 0, 5: DEFAULT_PRIORITY,
+        6: 0, 7: 0, 8: 0, 9: PRELOAD_PRIORITY,
+    }  # fmt: skip
+    s.release("player")  # a withdrawn deadline goes back to 0 while holding
+    assert handle.priorities[1] == 0
+    s.release_hold()
+    assert not s.holding
+    assert [handle.priorities[p] for p in (1, 2, 3, 9)] == [DEFAULT_PRIORITY] * 3 + [
+        PRELOAD_PRIORITY
+    ]
+    s.release_hold()  # twice is harmless
+    assert handle.calls.count(("all", 10, None)) == 2

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import libtorrent as lt
 import pytest
@@ -36,6 +38,7 @@ from tests.torrent.streaming import (
     wait_for,
 )
 from tests.torrent.swarm import Seeder, make_torrent
+from tests.torrent.tracker import Tracker
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +85,16 @@ def seeded(env: Env, title: str, movie: str = "fast", extra: Any = None) -> tupl
     return torrent, Seeder(torrent, env.seeds, upload_limit=RATE)
 
 
+def drop(env: Env, torrent_id: int) -> None:
+    """Delete a torrent a test leaves incomplete, its seeder gone: reads blocked on its
+    pieces (segments the player had asked for ahead) end at once instead of holding the
+    server's packager threads for ``torrent_wait_s`` into the next test."""
+    r = env.live.client.delete(
+        f"/api/torrents/{torrent_id}", params={"delete_data": True}, headers=env.live.headers
+    )
+    assert r.status_code == 204, r.text
+
+
 def piece_map(env: Env, torrent_id: int) -> list[bool]:
     engine = env.live.services.extras["torrents"]._engine
     return list(engine.piece_map(torrent_id))
@@ -114,27 +127,12 @@ def test_video_files_become_items_at_once_and_play_over_hls_while_downloading(en
         assert [lib["name"] for lib in libraries] == ["Torrents"]
         assert libraries[0]["kind"] == "mixed"
 
-        pb = live.play(item_id)  # waits for the probe (head and tail pieces)
+        pb = live.play(item_id)  # waits for the header probe (the bytes a player reads first)
         assert pb["method"] == "remux"
         assert pb["duration_s"] == pytest.approx(30, abs=0.1)
         detail = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
         assert detail["files"][0]["probe_status"] == "ok"
         assert {s["type"] for s in detail["files"][0]["streams"]} == {"video", "audio"}
-        # The sidecar was read through the torrent and is a WebVTT rendition.
-        subs = [(s["language"], s["format"], s["external"]) for s in detail["subtitles"]]
-        assert subs == [("eng", "subrip", True)]
-        master = live.client.get(live.url(pb["url"])).text
-        (sub_uri,) = [
-            m.split('URI="', 1)[1].split('"', 1)[0]
-            for m in master.splitlines()
-            if m.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
-        ]
-        base = live.url(pb["url"].split("master.m3u8")[0])
-        playlist = live.client.get(base + sub_uri).text
-        first = next(line for line in playlist.splitlines() if line.endswith(".vtt"))
-        vtt = live.client.get(base + sub_uri.rsplit("/", 1)[0] + "/" + first).text
-        assert vtt.startswith("WEBVTT")
-        assert "Hello there" in vtt, vtt
 
         frames = 0
         at_first: dict[str, Any] = {}
@@ -149,6 +147,28 @@ def test_video_files_become_items_at_once_and_play_over_hls_while_downloading(en
         have, total = at_first["pieces_have"], at_first["num_pieces"]
         print(f"first frame after {at_first['t']:.2f} s with {have}/{total} pieces")
         assert have < total * 0.8
+
+        # The full probe ran behind the player: the sidecar, read through the torrent, is
+        # a subtitle of the item and a WebVTT rendition of the next playback.
+        def subtitles() -> list[tuple[str, str, bool]]:
+            d = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
+            return [(s["language"], s["format"], s["external"]) for s in d["subtitles"]]
+
+        wait_for(lambda: subtitles() == [("eng", "subrip", True)], 60, "the full probe")
+        detail = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
+        pb = live.play(item_id)
+        master = live.client.get(live.url(pb["url"])).text
+        (sub_uri,) = [
+            m.split('URI="', 1)[1].split('"', 1)[0]
+            for m in master.splitlines()
+            if m.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
+        ]
+        base = live.url(pb["url"].split("master.m3u8")[0])
+        playlist = live.client.get(base + sub_uri).text
+        first = next(line for line in playlist.splitlines() if line.endswith(".vtt"))
+        vtt = live.client.get(base + sub_uri.rsplit("/", 1)[0] + "/" + first).text
+        assert vtt.startswith("WEBVTT")
+        assert "Hello there" in vtt, vtt
 
         # Complete now: direct play serves the file from disk like any library file.
         wait_for(lambda: live.torrent(added["id"])["progress"] == 1.0, 60, "the download")
@@ -214,6 +234,7 @@ def test_seek_to_75_percent_plays_before_the_pieces_in_between_arrive(env: Env) 
             assert r.status_code == 206, r.text
             assert r.content == source[start : end + 1]
         assert live.torrent(added["id"])["progress"] < 1
+    drop(env, added["id"])
 
 
 def test_playback_resumes_after_the_seeder_restarts(env: Env) -> None:
@@ -230,13 +251,18 @@ def test_playback_resumes_after_the_seeder_restarts(env: Env) -> None:
                 decoded.append(time.monotonic())
         return len(decoded)
 
+    begun = time.monotonic()
     player = Background(play)
     try:
         wait_for(lambda: len(decoded) > 100 or not player.running, 60, "playback to start")
         seeder.close()  # mid-stream: the seeder goes away ...
         stopped = time.monotonic()
         status = live.torrent(added["id"])
-        assert status["progress"] < 0.9, "the download finished before the seeder stopped"
+        assert status["progress"] < 0.9, (
+            f"the download finished before the seeder stopped: {len(decoded)} frames after "
+            f"{stopped - begun:.1f} s, player running: {player.running}, error: {player.error}"
+            f"; readers {status.get('readers')}"
+        )
         time.sleep(2.0)
         seeder = Seeder(torrent, env.seeds, upload_limit=RATE, port=port)  # ... and comes back
         frames = player.join(120)
@@ -262,6 +288,7 @@ def test_mp4_with_moov_at_the_end_starts_without_downloading_the_whole_file(env:
         share = status["pieces_have"] / status["num_pieces"]
         print(f"moov at the end: 1 s decoded with {share:.0%} of the pieces")
         assert share < 0.7
+    drop(env, added["id"])
 
 
 def test_matroska_plays_while_downloading_and_a_resume_preloads_its_position(env: Env) -> None:
@@ -287,6 +314,7 @@ def test_matroska_plays_while_downloading_and_a_resume_preloads_its_position(env
         with open_hls(live.url(pb["url"])) as container:
             frames = sum(1 for _ in video_frames(container))
         assert frames == env.frames
+    drop(env, added["id"])
 
 
 def test_transcode_of_an_incomplete_file_reads_through_the_loopback_feed(env: Env) -> None:
@@ -318,6 +346,7 @@ def test_transcode_of_an_incomplete_file_reads_through_the_loopback_feed(env: En
         assert max(h for _, h in sizes) <= 180
         # ffmpeg read the file through the loopback feed, not the (incomplete) path.
         assert live.services.sources._feed is not None
+    drop(env, added["id"])
 
 
 def test_malformed_input_is_rejected_with_a_reason(env: Env, tmp_path: Path) -> None:
@@ -398,6 +427,66 @@ def test_deleting_a_torrent_while_it_plays_ends_playback_with_a_clean_error(env:
     assert not (Path(live.services.settings.data_dir) / "torrents" / added["info_hash"]).exists()
 
 
+def test_an_uploaded_torrent_finds_its_seeder_through_its_tracker_alone(env: Env) -> None:
+    """Issue #15's upload: a v1 .torrent with 512 KiB pieces whose announce URL is a
+    tracker on 127.0.0.1 that lists every peer (the uploader too), no ``peers`` named: the
+    multipart upload connects through the tracker and the video plays directly."""
+    title = "Tracker Test"
+    folder = env.seeds / title
+    folder.mkdir()
+    os.link(env.movies["fast"], folder / f"{title}.mp4")
+    with Tracker() as tracker:
+        torrent = make_torrent(folder, 512 * 1024, v1_only=True, trackers=(tracker.url,))
+        with Seeder(torrent, env.seeds) as seeder:
+            wait_for(lambda: bool(tracker.announces), 20, "the seeder's announce")
+            r = env.live.add(torrent, [])
+            assert r.status_code == 201, r.text
+            added = r.json()
+            pb = env.live.play(added["files"][0]["item_id"], device="android", protocol=None)
+            assert pb["method"] == "direct", pb
+            with av.open(env.live.url(pb["url"])) as container:
+                frame = next(container.decode(video=0))
+            assert frame.width == 640
+            assert seeder.port in {port for _, port, _ in tracker.announces}
+    drop(env, added["id"])
+
+
+def test_a_video_name_over_bytes_that_are_no_video_fails_with_a_reason(
+    env: Env, tmp_path: Path
+) -> None:
+    """``.mp4`` by name, noise by content: the probe fails for good (no retry loop), the
+    item goes, and playing it is a clear error, not a wait."""
+    folder = tmp_path / "Fake (2020)"
+    folder.mkdir()
+    (folder / "Fake (2020).mp4").write_bytes(bytes(range(256)) * 4096)  # 1 MiB, no header
+    torrent = make_torrent(folder, 64 * 1024)
+    with Seeder(torrent, tmp_path) as seeder:
+        r = env.live.add(torrent, [f"127.0.0.1:{seeder.port}"])
+        assert r.status_code == 201, r.text
+        added = r.json()
+        item_id = added["files"][0]["item_id"]
+        r = env.live.client.post(
+            "/api/playback",
+            json={"item_id": item_id, "device": "chrome"},
+            headers=env.live.headers,
+            timeout=60,
+        )
+        assert r.status_code == 422, r.text
+        assert "cannot be played" in r.json()["error"]["message"]
+
+        def status() -> str | None:
+            files = env.live.torrent(added["id"])["files"]
+            return str(files[0]["probe_status"])
+
+        wait_for(lambda: status() == "failed", 30, "the probe to fail")
+        service = env.live.services.extras["torrents"]
+        assert not service.prober._tasks
+        r = env.live.client.delete(
+            f"/api/torrents/{added['id']}", params={"delete_data": True}, headers=env.live.headers
+        )
+        assert r.status_code == 204
+
+
 def test_a_restart_keeps_the_probe_and_the_items(tmp_path: Path) -> None:
     """A second server over the same data directory: the torrent resumes, its item is
     already probed (no probe runs again) and it plays."""
@@ -409,7 +498,13 @@ def test_a_restart_keeps_the_probe_and_the_items(tmp_path: Path) -> None:
             r = live.add(torrent, [f"127.0.0.1:{seeder.port}"])
             assert r.status_code == 201, r.text
             item_id = r.json()["files"][0]["item_id"]
-            live.play(item_id)  # probed
+            live.play(item_id)  # the header probe is in; the full probe runs behind
+            first = live.services.extras["torrents"]
+            wait_for(
+                lambda: all(e.version == 0 and e.status == "ok" for e in first._by_file.values()),
+                30,
+                "the full probe",
+            )
         with serve(data) as live:
             service = live.services.extras["torrents"]
             assert service.started  # torrents exist: the engine starts with the server
@@ -417,7 +512,7 @@ def test_a_restart_keeps_the_probe_and_the_items(tmp_path: Path) -> None:
             assert detail["files"][0]["probe_status"] == "ok"
             assert detail["duration_s"] == pytest.approx(4, abs=0.1)
             wait_for(lambda: item_id in _linked_items(service), 20, "the torrent to be restored")
-            assert not service._probes, "a probed file was probed again"
+            assert not service.prober._tasks, "a probed file was probed again"
             pb = live.play(item_id)
             with open_hls(live.url(pb["url"])) as container:
                 assert sum(1 for _ in video_frames(container)) == frame_count(small)
@@ -425,3 +520,41 @@ def test_a_restart_keeps_the_probe_and_the_items(tmp_path: Path) -> None:
 
 def _linked_items(service: Any) -> set[int]:
     return {e.item_id for e in service._by_file.values()}
+
+
+def test_a_restart_during_the_full_probe_runs_it_again(tmp_path: Path) -> None:
+    """A server stopped while a file held only its header probe (``mtime_ns`` 1, see
+    torrent/probing.py) probes it in full after the restart; it stays playable meanwhile."""
+    import sqlite3
+
+    small = media.make_clip(tmp_path / "clip.mp4", media.Clip(duration=4, size=(160, 90)))
+    torrent = torrent_of(small, "Half Probed (2001)", tmp_path / "seed", piece=16 * 1024)
+    data = tmp_path / "data"
+    with Seeder(torrent, tmp_path / "seed") as seeder:
+        with serve(data) as live:
+            r = live.add(torrent, [f"127.0.0.1:{seeder.port}"])
+            assert r.status_code == 201, r.text
+            item_id = r.json()["files"][0]["item_id"]
+            first = live.services.extras["torrents"]
+            wait_for(
+                lambda: all(e.version == 0 and e.status == "ok" for e in first._by_file.values()),
+                30,
+                "the full probe",
+            )
+            db_path = Path(live.services.settings.db_url.removeprefix("sqlite:///"))
+        with sqlite3.connect(db_path) as conn:  # as if it had stopped after the header
+            conn.execute("UPDATE media_files SET mtime_ns = 1 WHERE item_id = ?", (item_id,))
+        with serve(data) as live:
+            service = live.services.extras["torrents"]
+            pb = live.play(item_id)  # playable from the stored header at once
+            assert pb["duration_s"] == pytest.approx(4, abs=0.1)
+            wait_for(
+                lambda: any(e.version == 0 for e in service._by_file.values()),
+                30,
+                "the full probe after the restart",
+            )
+        with sqlite3.connect(db_path) as conn:
+            (version,) = conn.execute(
+                "SELECT mtime_ns FROM media_files WHERE item_id = ?", (item_id,)
+            ).fetchone()
+        assert version == 0

@@ -266,6 +266,14 @@ class Packager:
 
     # --- per-file facts -----------------------------------------------------------------
 
+    def remember_video_delay(self, source: SourceFile, stream_index: int, delay: int) -> None:
+        """Seed the reorder delay of a file's video stream, measured by its owner (a
+        torrent's header probe reads the first GOP anyway), so the first segment does
+        not read the file's first GOPs again."""
+        self._remember(
+            (os.fspath(source.path), source.size, source.mtime_ns, stream_index, "delay"), delay
+        )
+
     def _fact(self, key: _FactKey) -> int | None:
         with self._lock:
             if key in self._facts:

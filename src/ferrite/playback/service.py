@@ -130,6 +130,9 @@ class PlaybackService:
         #: ``await prepare(file_id, start_s)`` before a session's context is loaded: lets a
         #: file's owner get it ready (a torrent: probe it, fetch the pieces at start_s).
         self.prepare: Callable[[int, float], Awaitable[None]] | None = None
+        #: ``await prepare_hls(file_id)`` once a session is known to be HLS: per-file
+        #: facts its segments need (a torrent: the reorder delay from the first GOP).
+        self.prepare_hls: Callable[[int], Awaitable[None]] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -227,6 +230,8 @@ class PlaybackService:
         )
         refusal = ctx.plans.copy_refusal
         decision = decide(ctx.info, profile, request, segment_copy_refusal=refusal)
+        if decision.hls and self.prepare_hls is not None:
+            await self.prepare_hls(location.file_id)
         session = self.sessions.create(
             user_id=user_id,
             item_id=item_id,

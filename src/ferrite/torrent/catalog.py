@@ -51,6 +51,9 @@ class LinkedFile:
     duration_s: float | None
     bitrate: int | None
     fingerprint: str | None
+    #: ``media_files.mtime_ns``: which probe the row holds (``torrent.probing``: 1 = the
+    #: header only, the full probe still to come; 0 = the full probe).
+    version: int = 0
 
 
 def fingerprint_of(info_hash: str, index: int) -> str:
@@ -136,6 +139,7 @@ def linked_files(conn: Connection, torrent_id: int) -> list[LinkedFile]:
             media_files.c.duration_s,
             media_files.c.bitrate,
             media_files.c.fingerprint,
+            media_files.c.mtime_ns,
         )
         .select_from(
             torrent_files.outerjoin(media_files, media_files.c.id == torrent_files.c.media_file_id)
@@ -156,6 +160,7 @@ def linked_files(conn: Connection, torrent_id: int) -> list[LinkedFile]:
             duration_s=r.duration_s,
             bitrate=r.bitrate,
             fingerprint=r.fingerprint,
+            version=r.mtime_ns or 0,
         )
         for r in rows
     ]

@@ -2,9 +2,9 @@
 
     TorrentEngine
     ├── lt.session            owned; created in start(), destroyed in close()
-    ├── alert thread          the only consumer of libtorrent alerts
+    ├── AlertPump (alerts.py) the alert thread, the only consumer of libtorrent alerts
     │     wait_for_alert → pop_alerts → per-alert bookkeeping (piece board, scheduler)
-    │     → one loop.call_soon_threadsafe per batch for async waiters, subscribers, DB
+    │     → one loop.call_soon_threadsafe per batch for the loop-side methods here
     └── ManagedTorrent × n    handle, metadata, PieceBoard (have/wait/read_piece cache),
                               PieceScheduler (the one place priorities/deadlines are set),
                               open TorrentFileReaders
@@ -42,22 +42,21 @@ from ferrite.db.engine import Database
 from ferrite.errors import (
     Conflict,
     FerriteError,
-    InvalidTorrent,
     NotFound,
     Timeout,
     TorrentError,
 )
 from ferrite.torrent import source as src
 from ferrite.torrent import store
+from ferrite.torrent.alerts import AlertPump, connect, save_resume, sync_torrent
 from ferrite.torrent.pieces import MiB, WindowPolicy
 from ferrite.torrent.reader import TorrentFileReader
 from ferrite.torrent.records import TorrentEvent, TorrentFile, TorrentStatus
 from ferrite.torrent.torrent import ManagedTorrent
-from ferrite.torrent.watchdog import STALL_S, Action, StallWatch
+from ferrite.torrent.watchdog import STALL_S, StallWatch
 
 log = logging.getLogger(__name__)
 
-TICK_S = 1.0  # housekeeping period of the alert thread
 CLOSE_TIMEOUT_S = 10.0
 
 Listener = Callable[[TorrentEvent], None]
@@ -106,6 +105,7 @@ class TorrentEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._resume_waiters: dict[int, asyncio.Future[None]] = {}
         self._removals: dict[str, tuple[asyncio.Future[None], bool]] = {}  # hash -> (done, delete)
+        self._pump = AlertPump(self)
         self._state = "new"  # new | running | closing | closed
         self.listen_errors: list[str] = []
         self.alerts_dropped = 0
@@ -129,7 +129,7 @@ class TorrentEngine:
         except RuntimeError as exc:
             raise TorrentError(f"could not start the torrent session: {exc}") from exc
         self._state = "running"
-        self._thread = threading.Thread(target=self._alert_loop, name="torrent-alerts", daemon=True)
+        self._thread = threading.Thread(target=self._pump.run, name="torrent-alerts", daemon=True)
         self._thread.start()
         for row in rows:
             try:
@@ -239,7 +239,7 @@ class TorrentEngine:
         endpoints = src.parse_peers(peers)
         known = t.peers
         t.peers = tuple(dict.fromkeys((*known, *(p.strip() for p in peers))))
-        self._connect(t, endpoints)
+        connect(t, endpoints)
         if t.peers != known:  # remembered across restarts
             self._spawn(self.db.write(store.set_peers, t.id, t.peers), f"torrent-peers-{t.id}")
 
@@ -290,11 +290,15 @@ class TorrentEngine:
         *,
         bitrate: int | None = None,
         duration_s: float | None = None,
+        background: bool = False,
+        player: bool = False,
     ) -> TorrentFileReader:
         """A seekable file object over file ``file_index``; close it when done.
 
         ``bitrate`` (bits/s) or ``duration_s`` space the deadlines; without them a
         generous default is assumed until ``reader.set_bitrate`` is called.
+        ``background``: its reads come after every player's (no deadlines).
+        ``player``: a player's reader (its first read ends the start-up hold soon).
         """
         t = self._get(torrent_id)
         if not t.has_metadata:
@@ -309,6 +313,8 @@ class TorrentEngine:
             bitrate=bitrate,
             duration_s=duration_s,
             policy=self._policy,
+            background=background,
+            player=player,
         )
 
     def preload_resume(
@@ -366,8 +372,8 @@ class TorrentEngine:
             except BaseException:
                 await self.db.write(store.delete_torrent, torrent_id)
                 raise
-        self._connect(t, endpoints)
-        self._save_resume(t)  # persist at once (with the info dict once known)
+        connect(t, endpoints)
+        save_resume(t)  # persist at once (with the info dict once known)
         return t.status()
 
     async def _restore(self, row: store.TorrentRow) -> None:
@@ -386,7 +392,7 @@ class TorrentEngine:
         t = await self._start_torrent(
             row.id, params, row.info_hash, row.name, row.save_path, row.peers, row.added_at
         )
-        self._connect(t, src.parse_peers(row.peers))
+        connect(t, src.parse_peers(row.peers))
 
     async def _start_torrent(
         self,
@@ -429,7 +435,7 @@ class TorrentEngine:
         try:
             # Alerts about the handle that came before it was registered were ignored;
             # catch up from libtorrent's own view (metadata, pieces) now.
-            changed = await asyncio.to_thread(self._sync_torrent, t)
+            changed = await asyncio.to_thread(sync_torrent, t)
         except BaseException:
             with self._lock:
                 self._torrents.pop(torrent_id, None)
@@ -441,199 +447,6 @@ class TorrentEngine:
             self._metadata_arrived(t)
         self._emit(TorrentEvent("added", t.id))
         return t
-
-    # == internals: the alert thread ====================================================
-    def _alert_loop(self) -> None:
-        ses = self._session
-        next_tick = 0.0
-        last_resume = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                ses.wait_for_alert(int(TICK_S * 1000))
-                alerts = ses.pop_alerts()
-            except RuntimeError:  # pragma: no cover - session torn down under us
-                log.exception("torrent alert loop failed")
-                return
-            calls: list[Callable[[], None]] = []
-            failed = False
-            for alert in alerts:
-                try:
-                    self._on_alert(alert, calls)
-                except Exception:
-                    log.exception("handling %s failed", type(alert).__name__)
-                    failed = True
-            if failed:  # whatever that alert meant, libtorrent's own state is the truth
-                self._resync_all(calls)
-            now = time.monotonic()
-            if now >= next_tick and not self._stop.is_set():
-                next_tick = now + TICK_S
-                try:
-                    self._housekeeping(now, now - last_resume >= self._resume_interval)
-                except Exception:  # the alert thread must outlive any one torrent's trouble
-                    log.exception("torrent housekeeping failed")
-                if now - last_resume >= self._resume_interval:
-                    last_resume = now
-            if calls:
-                self._to_loop(calls)
-
-    def _on_alert(self, a: Any, calls: list[Callable[[], None]]) -> None:
-        kind = type(a)
-        if kind is lt.state_update_alert:
-            for st in a.status:
-                t = self._by_handle.get(st.handle)
-                if t is not None:
-                    self._snapshot(t, st)
-            return
-        if kind is lt.alerts_dropped_alert:
-            self.alerts_dropped += 1
-            log.warning("libtorrent dropped alerts; resynchronising piece state")
-            self._resync_all(calls)
-            return
-        if kind in (lt.listen_failed_alert,):
-            self.listen_errors.append(a.message())
-            log.warning("torrent listen failed: %s", a.message())
-            return
-        if kind in (
-            lt.torrent_removed_alert,
-            lt.torrent_deleted_alert,
-            lt.torrent_delete_failed_alert,
-        ):
-            info_hash = src.info_hash_of(a.info_hashes)
-            removal = self._removals.get(info_hash)
-            if kind is lt.torrent_removed_alert and removal is not None and removal[1]:
-                return  # the files are being deleted: wait for that to finish
-            calls.append(functools.partial(self._removal_done, info_hash))
-            return
-        if kind not in _TORRENT_ALERTS:
-            return
-        t = self._by_handle.get(a.handle)
-        if t is None:  # removed (or not registered yet: _start_torrent catches up)
-            return
-        if kind is lt.piece_finished_alert:
-            piece = int(a.piece_index)
-            t.piece_done(piece)
-            calls.append(functools.partial(self._piece_arrived, t, piece))
-        elif kind is lt.read_piece_alert:
-            failed = a.error.value() != 0
-            t.board.deliver(
-                int(a.piece), None if failed else a.buffer, a.error.message() if failed else None
-            )
-        elif kind is lt.hash_failed_alert:
-            t.hash_failures += 1
-            calls.append(self._event_call(TorrentEvent("hash_failed", t.id, int(a.piece_index))))
-        elif kind is lt.metadata_received_alert:
-            if t.set_metadata(a.handle.torrent_file()):
-                self._sync_pieces(t)
-                calls.append(functools.partial(self._metadata_arrived, t))
-        elif kind is lt.torrent_checked_alert:
-            calls.extend(functools.partial(t.wake_async, p) for p in self._sync_pieces(t))
-        elif kind is lt.state_changed_alert:
-            t.state = str(a.state)
-            calls.append(self._event_call(TorrentEvent("state", t.id, detail=t.state)))
-        elif kind is lt.torrent_finished_alert:
-            self._save_resume(t)
-            calls.append(self._event_call(TorrentEvent("finished", t.id)))
-        elif kind in (lt.torrent_error_alert, lt.file_error_alert):
-            t.error = a.message()
-            calls.append(self._event_call(TorrentEvent("error", t.id, detail=t.error)))
-        elif kind is lt.save_resume_data_alert:
-            data = lt.write_resume_data_buf(a.params)
-            calls.append(functools.partial(self._store_resume, t.id, data))
-        elif kind is lt.save_resume_data_failed_alert:
-            calls.append(functools.partial(self._resume_saved, t.id))
-
-    def _housekeeping(self, now: float, save_resume: bool) -> None:
-        torrents = self._all()
-        if torrents:
-            self._session.post_torrent_updates()  # -> state_update_alert -> _snapshot
-        for t in torrents:
-            if t.failure is not None:
-                continue
-            action = t.watch.observe(
-                now,
-                waiting=t.waiting(),
-                peers=t.num_peers,
-                payload=t.payload_total,
-                can_redial=bool(t.peers),
-            )
-            if action is Action.REDIAL:
-                with contextlib.suppress(InvalidTorrent):
-                    self._connect(t, src.parse_peers(t.peers))
-            elif action is Action.RECONNECT:
-                self._reconnect(t)
-            if save_resume and t.resume_dirty:
-                self._save_resume(t)
-
-    def _snapshot(self, t: ManagedTorrent, st: Any) -> None:
-        t.state = str(st.state)
-        t.progress = float(st.progress)
-        t.download_rate = int(st.download_payload_rate)
-        t.upload_rate = int(st.upload_payload_rate)
-        t.num_peers = int(st.num_peers)
-        t.num_seeds = int(st.num_seeds)
-        t.payload_total = int(st.total_payload_download)
-        if st.errc.value():
-            t.error = st.errc.message()
-
-    def _sync_torrent(self, t: ManagedTorrent) -> bool:
-        """Worker/alert thread: pick up metadata and pieces libtorrent already has."""
-        try:
-            st = t.handle.status()
-            changed = bool(st.has_metadata) and t.set_metadata(t.handle.torrent_file())
-            self._snapshot(t, st)
-        except RuntimeError:
-            return False
-        self._sync_pieces(t)
-        return changed
-
-    def _resync_all(self, calls: list[Callable[[], None]]) -> None:
-        """Re-read every torrent's pieces, wake their waiters, re-ask for piece reads."""
-        for t in self._all():
-            new = self._sync_pieces(t)
-            t.board.refetch()
-            calls.extend(functools.partial(self._piece_arrived, t, p) for p in new)
-
-    def _sync_pieces(self, t: ManagedTorrent) -> list[int]:
-        if not t.has_metadata or t.failure is not None:
-            return []
-        try:
-            have = t.handle.status(lt.torrent_handle.query_pieces).pieces
-        except RuntimeError:
-            return []
-        return t.resync(list(have))
-
-    def _save_resume(self, t: ManagedTorrent) -> None:
-        t.resume_dirty = False
-        try:
-            t.handle.save_resume_data(lt.torrent_handle.save_info_dict)
-        except RuntimeError as exc:
-            log.debug("save_resume_data of torrent %s failed: %s", t.id, exc)
-
-    def _reconnect(self, t: ManagedTorrent) -> None:
-        """Alert thread: peers are connected but nothing arrives while a reader waits.
-        Drop every connection (pausing does; libtorrent keeps its peer list), dial
-        again, and restate the readers' deadlines."""
-        log.warning(
-            "torrent %s: no data for %.0f s while a reader waits; reconnecting (%s)",
-            t.id,
-            t.watch.quiet_s,
-            t.diagnosis(),
-        )
-        try:
-            t.handle.pause()
-            t.handle.resume()
-        except RuntimeError:  # removed meanwhile
-            return
-        with contextlib.suppress(InvalidTorrent):
-            self._connect(t, src.parse_peers(t.peers))
-        t.scheduler.reapply()
-
-    def _connect(self, t: ManagedTorrent, endpoints: Sequence[tuple[str, int]]) -> None:
-        for endpoint in endpoints:
-            try:
-                t.handle.connect_peer(endpoint, src.EXPLICIT_PEER_SOURCE)
-            except RuntimeError as exc:
-                log.debug("connect_peer %s for torrent %s failed: %s", endpoint, t.id, exc)
 
     # == internals: the loop side =======================================================
     def _to_loop(self, calls: list[Callable[[], None]]) -> None:
@@ -685,7 +498,7 @@ class TorrentEngine:
         t.metadata_event.set()
         files = [(f.index, f.path, f.size) for f in t.files]
         self._spawn(self.db.write(store.set_metadata, t.id, t.name, files), f"torrent-meta-{t.id}")
-        self._save_resume(t)
+        save_resume(t)
         self._emit(TorrentEvent("metadata", t.id))
 
     def _piece_arrived(self, t: ManagedTorrent, piece: int) -> None:
@@ -728,20 +541,3 @@ class TorrentEngine:
         if t is None:
             raise NotFound(f"no torrent {torrent_id}")
         return t
-
-
-_TORRENT_ALERTS = frozenset(
-    {
-        lt.piece_finished_alert,
-        lt.read_piece_alert,
-        lt.hash_failed_alert,
-        lt.metadata_received_alert,
-        lt.torrent_checked_alert,
-        lt.state_changed_alert,
-        lt.torrent_finished_alert,
-        lt.torrent_error_alert,
-        lt.file_error_alert,
-        lt.save_resume_data_alert,
-        lt.save_resume_data_failed_alert,
-    }
-)

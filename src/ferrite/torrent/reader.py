@@ -7,6 +7,10 @@ of the read now, the following ones spaced by the stream's bitrate over an adapt
 window), then blocks until each piece has passed its hash check and returns the
 verified bytes. It never returns data that has not been verified.
 
+A *background* reader (the full probe running behind a player) asks for the pieces of
+its reads at :data:`~ferrite.torrent.scheduler.BACKGROUND_PRIORITY` instead of with
+deadlines: libtorrent fetches them after every piece a player waits for or reads ahead.
+
 Every wait is bounded by ``torrent_wait_s``: a piece no peer delivers in that time
 raises :class:`ferrite.errors.Timeout` naming the piece. Removing the torrent or
 stopping the engine wakes a waiting read with ``NotFound``/``TorrentError``; closing the
@@ -37,7 +41,7 @@ from ferrite.torrent.pieces import (
     plan_window,
 )
 from ferrite.torrent.records import ReaderState, TorrentFile
-from ferrite.torrent.scheduler import PieceScheduler
+from ferrite.torrent.scheduler import BACKGROUND_PRIORITY, PieceScheduler
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -62,6 +66,10 @@ class ReaderHost(Protocol):
         ...
 
     def peer_count(self) -> int: ...
+
+    def playing(self) -> None:
+        """A player's reader is reading (ends the torrent's start-up hold soon)."""
+        ...
 
     def confirm_piece(self, piece: int) -> bool:
         """Ask libtorrent directly whether it has the piece (before giving up)."""
@@ -90,9 +98,13 @@ class TorrentFileReader(io.RawIOBase):
         duration_s: float | None = None,
         policy: WindowPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
+        player: bool = False,
     ) -> None:
         super().__init__()
         self.id = next(_ids)
+        self.background = background
+        self.player = player
         self.file = file
         self.name = file.path
         self._host = host
@@ -167,6 +179,8 @@ class TorrentFileReader(io.RawIOBase):
         end = self.file.size if size is None or size < 0 else min(self.file.size, start + size)
         if start >= end:
             return b""
+        if self.player:
+            self._host.playing()
         self._plan(start, end)
         chunks = []
         position = start
@@ -272,6 +286,11 @@ class TorrentFileReader(io.RawIOBase):
         """Tell the scheduler which pieces this reader wants, and by when."""
         now = self._clock()
         piece = piece_at(self._layout, self._span, start)[0]
+        if self.background:  # no deadlines, no read-ahead: behind every player
+            self._host.scheduler.preload(
+                piece_range(self._layout, self._span, start, end), BACKGROUND_PRIORITY
+            )
+            return
         with self._plan_lock:
             if (
                 piece == self._planned_piece

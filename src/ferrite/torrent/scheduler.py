@@ -13,6 +13,13 @@ would be downloaded last. The scheduler therefore restores the piece's base prio
 after every reset. Base priorities are 4 (libtorrent's default: the whole torrent keeps
 downloading rarest-first) except pieces given a preload priority (head/tail of a video,
 resume position), which go first. Sequential download is never used.
+
+**Start-up hold.** From a video torrent's metadata until its first player has been
+playing for a few seconds (or nobody came to play), every piece nobody asked for has
+priority 0: the peers' upload goes to the pieces of the first frame (head/tail preloads,
+the probe's and the player's deadlines) instead of being shared with rarest-first
+requests for the rest of the torrent, which would queue ahead of them (``hold`` /
+``release_hold``; the engine's housekeeping decides when).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from typing import Protocol
 from ferrite.torrent.pieces import Deadline
 
 DEFAULT_PRIORITY = 4
+#: Pieces a background reader (the full probe behind a player) reads: after the head/tail
+#: preloads and every deadline, before the rest of the torrent.
+BACKGROUND_PRIORITY = 5
 PRELOAD_PRIORITY = 6
 
 
@@ -34,6 +44,7 @@ class PieceTarget(Protocol):
     def set_piece_deadline(self, piece: int, ms: int) -> None: ...
     def reset_piece_deadline(self, piece: int) -> None: ...
     def piece_priority(self, piece: int, priority: int) -> None: ...
+    def prioritize_pieces(self, priorities: list[int]) -> None: ...
 
 
 class PieceScheduler:
@@ -55,6 +66,8 @@ class PieceScheduler:
         self._base: dict[int, int] = {}  # piece -> priority other than DEFAULT_PRIORITY
         self._done: set[int] = set()
         self._closed = False
+        self._holding = False
+        self._num_pieces = 0
         self.calls = 0  # libtorrent calls made, for tests and metrics
 
     # -- readers -------------------------------------------------------------------
@@ -89,6 +102,27 @@ class PieceScheduler:
                 self._base[piece] = priority
                 if piece not in self._applied:  # a deadline already holds priority 7
                     self._call(self._target.piece_priority, piece, priority)
+
+    def hold(self, num_pieces: int) -> None:
+        """Start-up: until :meth:`release_hold`, pieces nobody asked for get priority 0."""
+        with self._lock:
+            if self._closed or self._holding:
+                return
+            self._holding = True
+            self._num_pieces = num_pieces
+            self._call_all()
+
+    def release_hold(self) -> None:
+        """Back to downloading the whole torrent (rarest first, base priorities)."""
+        with self._lock:
+            if self._closed or not self._holding:
+                return
+            self._holding = False
+            self._call_all()
+
+    @property
+    def holding(self) -> bool:
+        return self._holding
 
     def completed(self, piece: int) -> None:
         """The piece passed its hash check: libtorrent has dropped its deadline."""
@@ -137,6 +171,19 @@ class PieceScheduler:
         self.calls += 1
         fn(*args)
 
+    def _priority(self, piece: int) -> int:
+        """The piece's priority without a deadline (lock held)."""
+        return self._base.get(piece, 0 if self._holding else DEFAULT_PRIORITY)
+
+    def _call_all(self) -> None:
+        """Every piece's priority in one call (lock held); deadlines keep 7."""
+        priorities = [
+            7 if p in self._applied else DEFAULT_PRIORITY if p in self._done else self._priority(p)
+            for p in range(self._num_pieces)
+        ]
+        self.calls += 1
+        self._target.prioritize_pieces(priorities)
+
     def _apply(self, piece: int, now: float) -> None:
         due = min((w[piece] for w in self._wants.values() if piece in w), default=None)
         current = self._applied.get(piece)
@@ -145,9 +192,7 @@ class PieceScheduler:
                 del self._applied[piece]
                 self._call(self._target.reset_piece_deadline, piece)
                 # reset_piece_deadline leaves priority 1; put the piece back in line.
-                self._call(
-                    self._target.piece_priority, piece, self._base.get(piece, DEFAULT_PRIORITY)
-                )
+                self._call(self._target.piece_priority, piece, self._priority(piece))
             return
         # Only ever move a deadline earlier: a later wish is already covered, and
         # re-sending the same deadline each read would flood the network thread.

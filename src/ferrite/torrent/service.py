@@ -5,14 +5,14 @@
     │                          on the first POST /api/torrents (no libtorrent session, no
     │                          listening port, for servers that never use torrents)
     ├── catalog                video files -> pending media_files rows + items at once
-    ├── probes                 one task per pending file: PyAV probes through the piece-
-    │                          aware reader as soon as head/tail pieces (fetched first by
-    │                          the engine) arrive; stored like a scan; never repeated
+    ├── prober (probing.py)    per video file: the header probe (what playback needs,
+    │                          from the bytes a player reads first), then the full probe
+    │                          behind the player; stored like a scan; never repeated
     ├── svc.sources            every linked video file is registered as a StreamedFile:
     │                          the packager, direct play and ffmpeg read it through a
     │                          TorrentFileReader until the file is complete on disk
-    └── playback.prepare       a session on a torrent item waits for its probe, then
-                               preloads the pieces at the session's start position
+    └── playback.prepare       a session on a torrent item waits for its header probe,
+                               then preloads the pieces at the session's start position
 
 Files are identified by ``media_files.id``; torrent events (metadata, finished, removed)
 arrive from the engine on the event loop. Every task is owned here and cancelled by
@@ -27,30 +27,18 @@ import contextlib
 import functools
 import logging
 import threading
-import time
 from collections.abc import Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ferrite.errors import (
-    FerriteError,
-    NotFound,
-    ProbeError,
-    Timeout,
-    TorrentError,
-    Unprocessable,
-)
+from ferrite.errors import FerriteError, NotFound, Timeout, TorrentError, Unprocessable
 from ferrite.library import artwork, store
-from ferrite.library.naming import MAX_SIDECAR_BYTES, parse_path
-from ferrite.library.probe import probe_timed
 from ferrite.sources import Readable, StreamedFile
 from ferrite.torrent import catalog
 from ferrite.torrent.engine import TorrentEngine
-from ferrite.torrent.pieces import Layout, WindowPolicy, file_pieces, is_subtitle_path, piece_at
-from ferrite.torrent.reader import TorrentFileReader
-from ferrite.torrent.records import TorrentEvent, TorrentFile, TorrentStatus
+from ferrite.torrent.pieces import Layout, WindowPolicy, file_pieces, piece_at
+from ferrite.torrent.probing import Entry, Prober
+from ferrite.torrent.records import TorrentEvent, TorrentStatus
 
 if TYPE_CHECKING:
     from ferrite.services import Services
@@ -59,38 +47,13 @@ log = logging.getLogger(__name__)
 
 #: How long POST /api/torrents waits for a magnet's metadata before answering 202.
 METADATA_WAIT_S = 20.0
-#: Retry delays of a probe whose pieces did not come (no peer yet, seeder restarting).
-PROBE_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 #: Deadline windows of readers: a few seconds ahead, not the engine's default 10-60 s.
 #: Every piece with a deadline gets libtorrent's top priority, and its regular picker
 #: does not order those by deadline: a window of most of the file means the piece a
 #: player waits for comes in random order (measured in docs/benchmarks.md).
 STREAM_WINDOW = WindowPolicy(min_s=2.0, max_s=10.0)
-#: Bitrate a probe's reader plans with: it keeps its deadline window at the minimum.
-PROBE_BITRATE = 64_000
 #: Pieces shown around a reader's position in the status (before, after).
 AROUND = (8, 32)
-
-
-@dataclass
-class _Entry:
-    """A linked video file of a torrent, as the integration tracks it in memory."""
-
-    torrent_id: int
-    index: int
-    path: str
-    save_path: str
-    size: int
-    file_id: int
-    item_id: int | None
-    fingerprint: str
-    status: str  # pending | ok | failed
-    duration_s: float | None
-    bitrate: int | None
-    layout: Layout
-    file: TorrentFile
-    version_ns: int
-    complete: bool = False
 
 
 class TorrentService:
@@ -104,13 +67,20 @@ class TorrentService:
         self._start_lock = asyncio.Lock()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._by_file: dict[int, _Entry] = {}
-        self._by_torrent: dict[int, list[_Entry]] = {}
+        self._by_file: dict[int, Entry] = {}
+        self._failed: dict[int, Entry] = {}  # files whose probe failed, by media file id
+        self._by_torrent: dict[int, list[Entry]] = {}
         self._links: dict[int, asyncio.Task[list[catalog.LinkedFile]]] = {}
-        self._probes: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._probe_pool = ThreadPoolExecutor(2, thread_name_prefix="torrent-probe")
         self._closed = False
+        self.prober = Prober(
+            svc,
+            engine=lambda: self._engine,
+            spawn=self._spawn,
+            on_probed=self._probed,
+            on_failed=self._probe_failed,
+            closed=lambda: self._closed,
+        )
 
     # == lifecycle ====================================================================
     @property
@@ -153,11 +123,12 @@ class TorrentService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.to_thread(self._probe_pool.shutdown, wait=True, cancel_futures=True)
+        await self.prober.aclose()
         for entry in list(self._by_file.values()):
             self.svc.sources.unregister(entry.path)
         self._by_file.clear()
         self._by_torrent.clear()
+        self._failed.clear()
 
     # == the API's verbs ================================================================
     async def add(
@@ -211,9 +182,8 @@ class TorrentService:
         engine.status(torrent_id)  # NotFound before anything changes
         file_ids = await self.db.read(catalog.media_file_ids, torrent_id)
         for file_id in file_ids:
-            probe = self._probes.pop(file_id, None)
-            if probe is not None:
-                probe.cancel()
+            self.prober.cancel(file_id)
+            self._failed.pop(file_id, None)
         link = self._links.pop(torrent_id, None)
         if link is not None:
             link.cancel()
@@ -230,29 +200,28 @@ class TorrentService:
                 self.svc.files.invalidate(entry.item_id)
 
     async def prepare(self, file_id: int, start_s: float) -> None:
-        """Before a playback session of ``file_id``: if it is a torrent file, wait for its
-        probe (bounded by ``torrent_wait_s``) and fetch the pieces at ``start_s`` first."""
-        entry = self._by_file.get(file_id)
+        """Before a playback session of ``file_id``: if it is a torrent file, wait until
+        playback can be decided -- its header probe, not the full one (bounded by
+        ``torrent_wait_s``) -- and fetch the pieces at ``start_s`` first."""
+        entry = self._by_file.get(file_id) or self._failed.get(file_id)
         if entry is None:
             return
-        probe = self._probes.get(file_id)
-        if probe is not None and not probe.done():
-            limit = self.settings.torrent_wait_s
-            try:
-                await asyncio.wait_for(asyncio.shield(probe), limit)
-            except TimeoutError:
-                with contextlib.suppress(FerriteError):
-                    engine = await self._started()
-                    log.warning("probe stalled: %s", await engine.diagnosis(entry.torrent_id))
-                raise Timeout(
-                    f"the start of '{Path(entry.path).name}' has not arrived after {limit:g} s; "
-                    "no peer is sending it (yet)"
-                ) from None
+        await self.prober.playable(entry, self.settings.torrent_wait_s)
+        if entry.status == "failed":
+            raise Unprocessable(f"'{Path(entry.path).name}' cannot be played: {entry.error}")
         if entry.status == "ok" and start_s > 0 and entry.duration_s and not entry.complete:
             engine = await self._started()
             engine.preload_resume(
                 entry.torrent_id, entry.index, start_s, entry.duration_s, bitrate=entry.bitrate
             )
+
+    async def prepare_hls(self, file_id: int) -> None:
+        """Before an HLS session of ``file_id``: if it is a torrent file, let the header
+        step hand the packager the first GOP's reorder delay (the player's first segment
+        reads that GOP anyway), so packaging does not read three GOPs first."""
+        entry = self._by_file.get(file_id)
+        if entry is not None:
+            await self.prober.delay_known(entry, self.settings.torrent_wait_s)
 
     # == engine events (on the loop) ======================================================
     def _on_event(self, event: TorrentEvent) -> None:
@@ -261,9 +230,10 @@ class TorrentService:
         if event.kind == "metadata":
             self._link_task(event.torrent_id)
         elif event.kind == "finished":
+            # libtorrent's "finished" means every *wanted* piece is in (during the
+            # start-up hold that is only the head and tail): ask the piece map.
             for entry in self._by_torrent.get(event.torrent_id, []):
-                entry.complete = True
-                if entry.status == "ok":
+                if self._complete(entry) and entry.status == "ok":
                     self._spawn(self._poster(entry), f"torrent-poster-{entry.file_id}")
 
     # == linking =========================================================================
@@ -302,7 +272,7 @@ class TorrentService:
                 continue
             entry = self._by_file.get(f.media_file_id)
             if entry is None:
-                entry = _Entry(
+                entry = Entry(
                     torrent_id=torrent_id,
                     index=f.index,
                     path=f.path,
@@ -317,14 +287,13 @@ class TorrentService:
                     layout=layout,
                     file=files[f.index],
                     version_ns=int(status.added_at * 1e9),
+                    version=f.version,
                 )
                 self._by_file[entry.file_id] = entry
                 self._register(entry)
             entries.append(entry)
-            if entry.status == "pending" and entry.file_id not in self._probes:
-                self._probes[entry.file_id] = self._spawn(
-                    self._probe(entry), f"torrent-probe-{entry.file_id}"
-                )
+            if entry.needs_probe:
+                self.prober.start(entry)
             elif entry.status == "ok" and self._complete(entry):
                 self._spawn(self._poster(entry), f"torrent-poster-{entry.file_id}")
         self._by_torrent[torrent_id] = entries
@@ -341,7 +310,7 @@ class TorrentService:
         return await self.db.read(catalog.linked_files, torrent_id)
 
     # == reading: the StreamedFile of an entry ===========================================
-    def _register(self, entry: _Entry) -> None:
+    def _register(self, entry: Entry) -> None:
         self.svc.sources.register(
             StreamedFile(
                 path=entry.path,
@@ -352,7 +321,7 @@ class TorrentService:
             )
         )
 
-    def _complete(self, entry: _Entry) -> bool:
+    def _complete(self, entry: Entry) -> bool:
         """Whether every piece of the file is verified (then the disk copy is whole)."""
         if entry.complete:
             return True
@@ -366,7 +335,7 @@ class TorrentService:
         entry.complete = all(have[p] for p in file_pieces(entry.layout, entry.file.span))
         return entry.complete
 
-    def _open_reader(self, entry: _Entry) -> Readable | None:
+    def _open_reader(self, entry: Entry) -> Readable | None:
         """A TorrentFileReader over the file (worker threads), or None once complete."""
         if self._complete(entry):
             return None
@@ -376,7 +345,11 @@ class TorrentService:
             if engine is None:
                 raise TorrentError("the torrent engine stopped", code="torrent_engine_stopped")
             return engine.open_reader(
-                entry.torrent_id, entry.index, bitrate=entry.bitrate, duration_s=entry.duration_s
+                entry.torrent_id,
+                entry.index,
+                bitrate=entry.bitrate,
+                duration_s=entry.duration_s,
+                player=True,
             )
 
         if threading.get_ident() == self._loop_thread:  # pragma: no cover - misuse guard
@@ -384,148 +357,20 @@ class TorrentService:
         # The engine's records belong to the loop: open there, read here.
         return asyncio.run_coroutine_threadsafe(open_(), self._loop).result(30)
 
-    # == probing ==========================================================================
-    async def _probe(self, entry: _Entry) -> None:
-        attempt = 0
-        try:
-            while True:
-                engine = self._engine
-                if engine is None:
-                    return
-                started = time.monotonic()
-                try:
-                    # A probe reads a few scattered ranges (header, index, first and last
-                    # GOP, sampled keyframes): no read-ahead beyond the minimum window.
-                    reader = engine.open_reader(
-                        entry.torrent_id, entry.index, bitrate=PROBE_BITRATE
-                    )
-                    file = _ProbeFile(reader, functools.partial(self._will_need, entry))
-                    sidecars: _Sidecars | None = None
-                    try:
-                        sidecars = _Sidecars(engine, entry)
-                        info, timings = await self._loop.run_in_executor(
-                            self._probe_pool,
-                            functools.partial(
-                                probe_timed,
-                                entry.path,
-                                sidecars=sidecars.paths,
-                                file=file,
-                                read_sidecar=sidecars.read,
-                            ),
-                        )
-                    finally:
-                        reader.close()
-                        if sidecars is not None:
-                            sidecars.close()
-                except ProbeError as exc:
-                    await self._probe_failed(entry, exc.message)
-                    return
-                except NotFound:
-                    return  # the torrent was removed
-                except FerriteError as exc:
-                    if getattr(exc, "code", "") == "torrent_engine_stopped" or self._closed:
-                        return
-                    delay = PROBE_RETRY_S[min(attempt, len(PROBE_RETRY_S) - 1)]
-                    attempt += 1
-                    log.info(
-                        "probe of %s waits for data (%s); retry in %g s",
-                        entry.path,
-                        exc.message,
-                        delay,
-                    )
-                    await asyncio.sleep(delay)
-                    continue
-                await self._probe_done(entry, info)
-                log.info(
-                    "probed torrent file %s in %.2f s (keyframes: %s)",
-                    Path(entry.path).name,
-                    time.monotonic() - started,
-                    timings.keyframe_method,
-                )
-                return
-        finally:
-            if self._probes.get(entry.file_id) is asyncio.current_task():
-                del self._probes[entry.file_id]
-
-    def _will_need(self, entry: _Entry, ranges: list[tuple[int, int]]) -> None:
-        """Probe thread: the probe will read ``ranges`` next; fetch them all at once."""
-
-        def start() -> None:
-            if not self._closed:
-                self._spawn(self._prefetch(entry, ranges), f"torrent-prefetch-{entry.file_id}")
-
-        self._loop.call_soon_threadsafe(start)
-
-    async def _prefetch(self, entry: _Entry, ranges: list[tuple[int, int]]) -> None:
-        engine = self._engine
-        if engine is None:
-            return
-        readers = [
-            engine.open_reader(entry.torrent_id, entry.index, bitrate=PROBE_BITRATE) for _ in ranges
-        ]
-        try:
-            await asyncio.gather(
-                *(r.wait_for_range(a, b) for r, (a, b) in zip(readers, ranges, strict=True)),
-                return_exceptions=True,  # a hint: the probe's own read reports failures
-            )
-        finally:
-            for r in readers:
-                r.close()
-
-    async def _probe_done(self, entry: _Entry, info: Any) -> None:
-        library_id = await self.db.read(catalog.library_of, entry.file_id)
-        if library_id is None:
-            return  # removed meanwhile
-        file_id, item_id = await self.db.write(
-            functools.partial(
-                store.save_probed,
-                **self._file_row(entry, library_id),
-                info=info,
-                parsed=parse_path(entry.path, root=entry.save_path, kind="mixed"),
-            )
-        )
-        await self.db.write(catalog.set_media, entry.torrent_id, entry.index, file_id, item_id)
-        entry.item_id = item_id
-        entry.duration_s = info.duration_s or None
-        entry.bitrate = info.bitrate
-        entry.status = "ok"
-        self.svc.files.invalidate(item_id)
+    # == probe outcomes (from the prober, on the loop) ====================================
+    def _probed(self, entry: Entry) -> None:
         if self._complete(entry):
             self._spawn(self._poster(entry), f"torrent-poster-{entry.file_id}")
 
-    def _file_row(self, entry: _Entry, library_id: int) -> dict[str, Any]:
-        """What ``store.save_probed``/``save_failed`` record of a torrent file (no mtime:
-        its identity is the torrent's, not the disk's)."""
-        return {
-            "library_id": library_id,
-            "path": entry.path,
-            "size": entry.size,
-            "mtime_ns": 0,
-            "fingerprint": entry.fingerprint,
-            "now": self.svc.clock(),
-            "file_id": entry.file_id,
-        }
-
-    async def _probe_failed(self, entry: _Entry, reason: str) -> None:
-        log.warning("torrent file %s cannot be played: %s", entry.path, reason)
-        library_id = await self.db.read(catalog.library_of, entry.file_id)
-        if library_id is None:
-            return
-        await self.db.write(
-            functools.partial(store.save_failed, **self._file_row(entry, library_id), reason=reason)
-        )
-        await self.db.write(catalog.set_media, entry.torrent_id, entry.index, entry.file_id, None)
-        entry.status = "failed"
-        if entry.item_id is not None:
-            self.svc.files.invalidate(entry.item_id)
-        entry.item_id = None
+    def _probe_failed(self, entry: Entry) -> None:
         self.svc.sources.unregister(entry.path)
         self._by_file.pop(entry.file_id, None)
+        self._failed[entry.file_id] = entry
         with contextlib.suppress(FerriteError):
             if self._engine is not None:
                 self._engine.mark_video(entry.torrent_id, entry.index, False)
 
-    async def _poster(self, entry: _Entry) -> None:
+    async def _poster(self, entry: Entry) -> None:
         """The item's poster, from the complete file on disk (scans skip torrent files)."""
         if entry.item_id is None:
             return
@@ -643,70 +488,6 @@ class TorrentService:
             log.error("torrent task %s failed", task.get_name(), exc_info=exc)
 
 
-class _Sidecars:
-    """The subtitle files of a torrent that sit next to a video, read for its probe
-    through piece-aware readers (verified bytes only; opened here, on the loop)."""
-
-    def __init__(self, engine: TorrentEngine, entry: _Entry) -> None:
-        folder = PurePosixPath(entry.file.path).parent
-        self._readers: dict[Path, tuple[TorrentFileReader, int]] = {}
-        try:
-            for f in engine.files(entry.torrent_id):
-                if PurePosixPath(f.path).parent != folder or not is_subtitle_path(f.path):
-                    continue
-                if f.size <= MAX_SIDECAR_BYTES:
-                    reader = engine.open_reader(entry.torrent_id, f.index, bitrate=PROBE_BITRATE)
-                    path = Path(entry.save_path, *PurePosixPath(f.path).parts)
-                    self._readers[path] = (reader, f.size)
-        except BaseException:
-            self.close()
-            raise
-        self.paths = sorted(self._readers)
-
-    def read(self, path: Path) -> bytes | None:
-        """Probe thread: the whole file; a piece that doesn't come raises Timeout (the
-        probe is retried, so a slow subtitle file is not dropped for good)."""
-        found = self._readers.get(path)
-        if found is None:
-            return None
-        reader, size = found
-        reader.seek(0)
-        data = bytearray()
-        while len(data) < size and (chunk := reader.read(size - len(data))):
-            data += chunk
-        return bytes(data)
-
-    def close(self) -> None:
-        for reader, _ in self._readers.values():
-            reader.close()
-
-
-class _ProbeFile:
-    """The probe's reader with a ``will_need`` hint (see ``library.probe``)."""
-
-    def __init__(self, reader: Readable, will_need: Any) -> None:
-        self._reader = reader
-        self.will_need = will_need
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        return self._reader.read(size)
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        return self._reader.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._reader.seek(0, 1)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._reader.close()
-
-
 # == app wiring =============================================================================
 async def start_torrents(svc: Services) -> None:
     """Lifespan: the torrent integration; its engine starts now only if torrents exist."""
@@ -715,6 +496,7 @@ async def start_torrents(svc: Services) -> None:
     playback = svc.extras.get("playback")
     if playback is not None:
         playback.prepare = service.prepare
+        playback.prepare_hls = service.prepare_hls
     try:
         if await svc.db.read(catalog.torrent_count):
             await service.engine()
@@ -730,5 +512,6 @@ async def stop_torrents(svc: Services) -> None:
     playback = svc.extras.get("playback")
     if playback is not None:
         playback.prepare = None
+        playback.prepare_hls = None
     if service is not None:
         await service.aclose()

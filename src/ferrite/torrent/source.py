@@ -79,6 +79,18 @@ def session_settings(
         # seeder, docs/benchmarks.md "Torrent streaming").
         "request_queue_time": 1,
         "min_reconnect_time": RECONNECT_S,
+        # One peer entry per ip:port, not per IP. Trackers list a client to itself
+        # (bittorrent-tracker does); dialling itself, libtorrent bans that peer entry
+        # for the torrent's lifetime (peer_connection.cpp, "don't try to connect to
+        # ourself again"). With one entry per IP that ban also hits every other peer on
+        # the same address -- a seeder on this host, behind the same NAT, or on
+        # 127.0.0.1 -- and connect_peer can never lift it: the torrent stays at 0 peers
+        # and 0 connect candidates (issue #15: .torrent uploads with a tracker).
+        "allow_multiple_connections_per_ip": True,
+        # A torrent whose wanted pieces are all in is "finished" -- during the start-up
+        # hold (scheduler.py) that is just the head and tail -- and libtorrent would then
+        # drop its connections to seeds, the very peers the next deadline needs.
+        "close_redundant_connections": False,
         "user_agent": f"Ferrite libtorrent/{lt.__version__}",
     }
     if not settings.torrent_dht:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
     from ferrite.torrent.reader import TorrentFileReader
 
 log = logging.getLogger(__name__)
+
+#: Start-up hold (scheduler.py): released this long after the first player read ...
+HOLD_PLAYING_S = 3.0
+#: ... or this long after the metadata arrived when nobody plays.
+HOLD_IDLE_S = 10.0
 
 
 class HandleTarget:
@@ -64,6 +70,12 @@ class HandleTarget:
 
     def read_piece(self, piece: int) -> None:
         self._call("read_piece", piece)
+
+    def prioritize_pieces(self, priorities: list[int]) -> None:
+        try:
+            self._handle.prioritize_pieces(priorities)
+        except RuntimeError as exc:
+            log.debug("prioritize_pieces failed: %s", exc)
 
 
 class ManagedTorrent:
@@ -100,6 +112,8 @@ class ManagedTorrent:
         self.scheduler = PieceScheduler(self.target)
         self.has_metadata = False
         self.metadata_event = asyncio.Event()  # set on the loop
+        self.metadata_at = 0.0  # monotonic
+        self.playing_since: float | None = None  # first read of a player's reader
         # status snapshot (alert thread)
         self.state = "checking_resume_data"
         self.progress = 0.0
@@ -150,7 +164,21 @@ class ManagedTorrent:
                 self.scheduler.preload(head_tail_pieces(layout, f.span, container_kind(f.path)))
             elif is_subtitle_path(f.path) and f.size <= MAX_SIDECAR_BYTES:
                 self.scheduler.preload(file_pieces(layout, f.span))
+        self.metadata_at = time.monotonic()
+        if any(f.is_video for f in files):
+            self.scheduler.hold(layout.num_pieces)
         return True
+
+    def playing(self) -> None:
+        """A player's reader read (worker thread): the start-up hold ends soon."""
+        if self.playing_since is None:
+            self.playing_since = time.monotonic()
+
+    def hold_over(self, now: float) -> bool:
+        """Alert thread: whether the start-up hold should end now."""
+        if self.playing_since is not None:
+            return now - self.playing_since >= HOLD_PLAYING_S
+        return now - self.metadata_at >= HOLD_IDLE_S
 
     def file(self, index: int) -> TorrentFile | None:
         for f in self.files:
