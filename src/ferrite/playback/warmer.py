@@ -80,5 +80,8 @@ class Warmer:
                     self.warmed += 1
             except FerriteError as exc:
                 log.info("warmer: file %s not warmed: %s", file_id, exc.message)
+            except Exception:
+                # One file's failure must not end warming for every other file.
+                log.exception("warmer: file %s not warmed", file_id)
             self._done.add((file_id, fingerprint))
         return made
