@@ -130,6 +130,10 @@ class HlsService:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.packager.close()
 
+    def arriving(self, source: SourceFile) -> bool:
+        """The file is still arriving (a torrent downloading): its reads wait for pieces."""
+        return self._sources is not None and str(source.path) in self._sources
+
     async def _in_thread(
         self,
         fn: Callable[..., T],
@@ -139,7 +143,7 @@ class HlsService:
     ) -> T:
         call = functools.partial(fn, *args, **kwargs)
         pool: Executor = self._pool
-        if source is not None and self._sources is not None and str(source.path) in self._sources:
+        if source is not None and self._sources is not None and self.arriving(source):
             pool = self._sources.reads
         return await asyncio.get_running_loop().run_in_executor(pool, call)
 

@@ -270,14 +270,16 @@ class PlaybackService:
         )
         return session, decision
 
-    async def warm_start(self, file_id: int, device: str) -> bool:
+    async def warm_start(self, file_id: int, device: str) -> bool | None:
         """Make the inits and first segments of what a default player may start on for
         ``device`` -- every transcoded variant, and the default audio -- at the lowest
         priority, into the warm store. False when there is nothing to warm (no HLS, no
-        transcoded variant, warming off)."""
+        transcoded variant, warming off); None when the file is still arriving (later)."""
         if self.hls.warm_segments <= 0:
             return False
         ctx = await self.context(file_id)
+        if self.hls.arriving(ctx.source):
+            return None  # a torrent still downloading: its pieces go to its viewers
         request = PlaybackRequest(protocol="hls")
         refusal = ctx.plans.copy_refusal
         decision = decide(ctx.info, resolve_device(device), request, segment_copy_refusal=refusal)

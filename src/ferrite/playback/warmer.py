@@ -75,7 +75,10 @@ class Warmer:
             while len(self.playback.sessions):  # noqa: ASYNC110
                 await asyncio.sleep(VIEWER_BACKOFF_S)
             try:
-                if await self.playback.warm_start(file_id, self.device):
+                warmed = await self.playback.warm_start(file_id, self.device)
+                if warmed is None:
+                    continue  # still arriving: look again at the next pass
+                if warmed:
                     made += 1
                     self.warmed += 1
             except FerriteError as exc:
