@@ -117,6 +117,12 @@ class Child:
         for transport in self._transports:
             transport.close()
         self._transports.clear()
+        # uvloop's pipe transports don't close the file objects they were given: close
+        # Popen's own, or each is an unclosed file when collected.
+        for pipe in (self._popen.stdout, self._popen.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 async def spawn(
