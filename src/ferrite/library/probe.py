@@ -53,6 +53,7 @@ provisional answer while the full probe runs behind the player.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -60,7 +61,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -165,18 +166,25 @@ def probe_timed(
     container, size = _open(path) if file is None else _open_file(path, file)
     try:
         t1 = clock()
-        try:
+        with _read_errors(path):
             hint = getattr(file, "will_need", None)
             return _probe_open(
                 path, container, sidecars, read_sidecar or read_sidecar_file, clock, t0, t1,
                 size, hint,
             )  # fmt: skip
-        except ProbeError:
-            raise
-        except (av.error.FFmpegError, OSError) as exc:
-            raise ProbeError(f"{path.name}: cannot read the file: {_reason(exc)}") from exc
     finally:
         container.close()
+
+
+@contextlib.contextmanager
+def _read_errors(path: Path) -> Iterator[None]:
+    """FFmpeg's and the OS's read errors as :class:`ProbeError` (ours pass unchanged)."""
+    try:
+        yield
+    except ProbeError:
+        raise
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ProbeError(f"{path.name}: cannot read the file: {_reason(exc)}") from exc
 
 
 def _probe_open(
@@ -302,13 +310,9 @@ def probe_header(path: Path | str, *, file: Readable, first_gop: bool = False) -
     path = Path(path)
     container, size = _open_file(path, file)
     try:
-        try:
+        with _read_errors(path):
             hint = getattr(file, "will_need", None)
             return _header_open(path, container, size, hint, first_gop)
-        except ProbeError:
-            raise
-        except (av.error.FFmpegError, OSError) as exc:
-            raise ProbeError(f"{path.name}: cannot read the file: {_reason(exc)}") from exc
     finally:
         container.close()
 
