@@ -1,4 +1,4 @@
-"""A real server with a scanned library for the streaming tests (module-scoped: scanning
+"""A real server with a scanned library for the live-server tests (module-scoped: scanning
 is the slow part, and these tests only read).
 
 :func:`start_live` is the building block: a real uvicorn server with its lifespan on a
