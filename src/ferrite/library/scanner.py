@@ -42,6 +42,7 @@ from ferrite.db.engine import Database
 from ferrite.errors import BadRequest, FerriteError, ProbeError
 from ferrite.library import libraries, store
 from ferrite.library.artwork import refresh_artwork
+from ferrite.library.files import FileFacts, FileRecord
 from ferrite.library.fingerprint import (
     StatSignature,
     fingerprint,
@@ -324,11 +325,7 @@ class Scanner:
                     partial(
                         store.move_file,
                         file_id=old.id,
-                        path=str(f.path),
-                        size=f.sig.size,
-                        mtime_ns=f.sig.mtime_ns,
-                        inode=f.sig.inode,
-                        device=f.sig.device,
+                        facts=FileFacts.of(str(f.path), f.sig, fp),
                         parsed=parsed,
                         now=self._clock(),
                     )
@@ -378,7 +375,7 @@ class Scanner:
 
     def _moved_from(
         self, library_id: int, f: _Found, fp: str, claimed: set[int]
-    ) -> store.FileRecord | None:
+    ) -> FileRecord | None:
         """A recorded file with this content whose own path is gone: ``f`` is where it went."""
         for rec in self.db.read_sync(store.files_by_fingerprint, library_id, fp):
             if rec.id in claimed or rec.size != f.sig.size or rec.path == str(f.path):
@@ -425,13 +422,8 @@ class Scanner:
             self.db.write_sync(
                 partial(
                     store.save_probed,
+                    facts=FileFacts.of(path, o.sig, o.fingerprint),
                     library_id=library_id,
-                    path=path,
-                    size=o.sig.size,
-                    mtime_ns=o.sig.mtime_ns,
-                    inode=o.sig.inode,
-                    device=o.sig.device,
-                    fingerprint=o.fingerprint,
                     info=o.info,
                     parsed=parsed,
                     now=now,
@@ -445,13 +437,8 @@ class Scanner:
             self.db.write_sync(
                 partial(
                     store.save_failed,
+                    facts=FileFacts.of(path, o.sig, o.fingerprint or "-"),
                     library_id=library_id,
-                    path=path,
-                    size=o.sig.size,
-                    mtime_ns=o.sig.mtime_ns,
-                    inode=o.sig.inode,
-                    device=o.sig.device,
-                    fingerprint=o.fingerprint or "-",
                     reason=reason,
                     now=now,
                     file_id=o.job.file_id,
@@ -517,7 +504,7 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + "/")
 
 
-def _changed(rec: store.FileRecord, f: _Found, recorded_sidecars: frozenset[str]) -> bool:
+def _changed(rec: FileRecord, f: _Found, recorded_sidecars: frozenset[str]) -> bool:
     if rec.size != f.sig.size or rec.mtime_ns != f.sig.mtime_ns:
         return True
     if rec.inode is not None and (rec.inode, rec.device) != (f.sig.inode, f.sig.device):
