@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select, text
 
+from ferrite.cli import scan_cli
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.db.schema import items, media_files
 from ferrite.errors import BadRequest
 from ferrite.library import libraries, media_rows
 from ferrite.library.probe import probe, probe_timed
-from ferrite.library.scanner import Scanner, ScanReport, scan_cli
+from ferrite.library.scanner import Scanner, ScanReport
 from tests import media
 
 
