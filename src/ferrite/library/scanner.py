@@ -139,8 +139,7 @@ class _Job:
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     job: _Job
-    sig: StatSignature | None  # None: vanished before it could be read
-    fingerprint: str = ""
+    facts: FileFacts | None  # None: vanished before it could be read
     info: MediaInfo | None = None
     timings: ProbeTimings | None = None
     error: str | None = None
@@ -345,31 +344,36 @@ class Scanner:
 
     def _run_job(self, job: _Job) -> _Outcome:
         """In a pool thread: stat, fingerprint and probe one file."""
+        path = str(job.path)
         try:
-            sig = stat_signature(job.path)
-            fp = job.fingerprint or fingerprint(job.path)
+            facts = FileFacts.of(
+                path, stat_signature(job.path), job.fingerprint or fingerprint(job.path)
+            )
         except FileNotFoundError:
             return _Outcome(job, None)
         except (OSError, FerriteError) as exc:
+            # Recorded as failed, with no identity to compare the next scan against.
             return _Outcome(
-                job, StatSignature(0, 0), "", error=f"{job.path.name}: cannot read the file: {exc}"
+                job,
+                FileFacts.of(path, StatSignature(0, 0), "-"),
+                error=f"{job.path.name}: cannot read the file: {exc}",
             )
         try:
             info, timings = self._probe(job.path, sidecars=job.sidecars)
         except ProbeError as exc:
-            return _Outcome(job, sig, fp, error=exc.message)
+            return _Outcome(job, facts, error=exc.message)
         except Exception as exc:  # a bug or an exotic file must not abort the whole scan
             log.exception("probing %s failed unexpectedly", job.path)
             return _Outcome(
-                job, sig, fp, error=f"{job.path.name}: unexpected error while probing: {exc!r}"
+                job, facts, error=f"{job.path.name}: unexpected error while probing: {exc!r}"
             )
-        return _Outcome(job, sig, fp, info, timings)
+        return _Outcome(job, facts, info, timings)
 
     def _save(
         self, library_id: int, kind: LibraryKind, o: _Outcome, report: ScanReport, *, moved: bool
     ) -> None:
         path = str(o.job.path)
-        if o.sig is None:  # vanished: forget it if we knew it
+        if o.facts is None:  # vanished: forget it if we knew it
             if o.job.file_id is not None:
                 self.db.write_sync(store.remove_files, [o.job.file_id])
                 report.removed.append(path)
@@ -381,7 +385,7 @@ class Scanner:
             self.db.write_sync(
                 partial(
                     store.save_probed,
-                    facts=FileFacts.of(path, o.sig, o.fingerprint),
+                    facts=o.facts,
                     library_id=library_id,
                     info=o.info,
                     parsed=parsed,
@@ -396,7 +400,7 @@ class Scanner:
             self.db.write_sync(
                 partial(
                     store.save_failed,
-                    facts=FileFacts.of(path, o.sig, o.fingerprint or "-"),
+                    facts=o.facts,
                     library_id=library_id,
                     reason=reason,
                     now=now,
