@@ -30,7 +30,7 @@ from ferrite.hls.pool import SourceFile
 from ferrite.hls.renditions import StreamSet, build_stream_set, master_playlist
 from ferrite.hls.service import HlsService, MediaContext
 from ferrite.hls.webvtt import CueIndex
-from ferrite.library import queries, store
+from ferrite.library import media_rows, queries
 from ferrite.media.info import MediaInfo, SubtitleTrack
 from ferrite.playback.decision import Decision, PlaybackRequest, SubtitleChoice, decide
 from ferrite.playback.profiles import DeviceProfile, resolve_device
@@ -103,7 +103,9 @@ def _file_row(conn: Connection, file_id: int) -> _FileRow:
 def _load_media(
     conn: Connection, file_id: int
 ) -> tuple[MediaInfo, list[tuple[int, SubtitleTrack]]]:
-    return store.load_media(conn, file_id), store.subtitle_tracks_of(conn, file_id, with_cues=True)
+    return media_rows.load_media(conn, file_id), media_rows.subtitle_tracks_of(
+        conn, file_id, with_cues=True
+    )
 
 
 class PlaybackService:
