@@ -57,7 +57,8 @@ from ferrite.library.naming import (
     parse_path,
     parse_sidecar,
 )
-from ferrite.library.probe import ProbeTimings, find_sidecars, probe_timed
+from ferrite.library.probe import ProbeTimings, probe_timed
+from ferrite.library.probe.subtitles import find_sidecars
 from ferrite.library.roots import inside
 from ferrite.media.info import MediaInfo
 
