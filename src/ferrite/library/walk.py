@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ferrite.library.fingerprint import signature_of, stat_signature
 from ferrite.library.naming import is_sample, is_subtitle, is_video, parse_sidecar
-from ferrite.library.probe import find_sidecars
+from ferrite.library.probe.subtitles import find_sidecars
 from ferrite.library.reconcile import Found, Sidecar, is_under
 from ferrite.library.roots import inside
 

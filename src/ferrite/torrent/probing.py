@@ -45,7 +45,8 @@ from ferrite.hls.timeline import reorder_delay
 from ferrite.library import store
 from ferrite.library.files import FileFacts
 from ferrite.library.naming import MAX_SIDECAR_BYTES, parse_path
-from ferrite.library.probe import HeaderProbe, probe_header, probe_timed
+from ferrite.library.probe import probe_timed
+from ferrite.library.probe.header import HeaderProbe, probe_header
 from ferrite.media.info import MediaInfo
 from ferrite.sources import Readable
 from ferrite.torrent import catalog

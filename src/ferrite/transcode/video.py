@@ -14,9 +14,10 @@ from ferrite.config import Settings
 from ferrite.hls.renditions import VideoRendition
 from ferrite.hls.service import MediaContext
 from ferrite.transcode.admission import Priority
-from ferrite.transcode.argv import BurnIn, TranscodeJob, VideoJob
 from ferrite.transcode.binary import ffmpeg_path
-from ferrite.transcode.runs import RenditionKey, RunManager
+from ferrite.transcode.job import BurnIn, TranscodeJob, VideoJob
+from ferrite.transcode.run_key import RenditionKey
+from ferrite.transcode.runs import RunManager
 
 #: The HLS layer's priorities: 0 = a viewer's first segment (or a seek), 1 = the viewer's
 #: next segment, 2 = the server's own look-ahead. Both kinds of viewer request are
