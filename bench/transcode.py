@@ -44,9 +44,10 @@ from ferrite import config  # noqa: E402
 from ferrite.hls.plan import SegmentPlan, make_plans  # noqa: E402
 from ferrite.library.probe import probe  # noqa: E402
 from ferrite.media.info import MediaInfo  # noqa: E402
+from ferrite.media.renditions import Rung  # noqa: E402
+from ferrite.playback.ladder import STANDARD_RUNGS, h264_level  # noqa: E402
 from ferrite.transcode.argv import TranscodeJob, VideoJob, transcode_argv  # noqa: E402
 from ferrite.transcode.binary import ffmpeg_path  # noqa: E402
-from ferrite.transcode.ladder import STANDARD_RUNGS, Rung, h264_level  # noqa: E402
 from ferrite.transcode.runs import JobFactory, RenditionKey, RunManager  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "ferrite-bench"

@@ -22,6 +22,7 @@ import av
 import pytest
 
 from ferrite.media.info import Stream
+from ferrite.media.renditions import Rung
 from ferrite.transcode.argv import (
     AudioJob,
     BurnIn,
@@ -33,7 +34,6 @@ from ferrite.transcode.argv import (
     software_fallback_argv,
     transcode_argv,
 )
-from ferrite.transcode.ladder import Rung
 from tests import media
 from tests.transcode.pgs import Box, write_sup
 

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ferrite.errors import BadRequest
-from ferrite.playback.profiles import normalize_audio_codec, normalize_video_codec
+from ferrite.media.codecnames import normalize_audio_codec, normalize_video_codec
 
 _CONTAINERS: Final = {"mkv": "matroska", "m4v": "mp4", "mov": "mp4", "ts": "mpegts"}
 _HDR: Final = {

@@ -74,9 +74,9 @@ from av.container import InputContainer
 from av.stream import Disposition
 
 from ferrite.errors import ProbeError
-from ferrite.hls.bitstream import h264_open_keyframe, is_annexb, nal_length_size
 from ferrite.library import cues as cue_text
 from ferrite.library.naming import MAX_SIDECAR_BYTES, SUBTITLE_EXTENSIONS, parse_sidecar
+from ferrite.media.bitstream import h264_open_keyframe, is_annexb, nal_length_size
 from ferrite.media.info import (
     TEXT_SUBTITLE_CODECS,
     Hdr,
