@@ -2,7 +2,7 @@
 
 Pure. Ferrite's decision engine (:mod:`ferrite.playback.decision`) then decides direct
 play, remux or transcode exactly as for its own clients; :func:`capabilities` only says
-what the device can take, in :func:`ferrite.playback.profiles.profile_from_dict`'s shape.
+what the device can take, in :func:`ferrite.playback.capabilities.profile_from_dict`'s shape.
 
 What is read (keys matched case-insensitively):
 

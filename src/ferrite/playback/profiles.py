@@ -117,7 +117,8 @@ class DeviceProfile:
         return self.hls_fmp4 or self.hls_ts
 
     def to_dict(self) -> dict[str, object]:
-        """The capabilities-object form :func:`profile_from_dict` reads back."""
+        """The capabilities-object form
+        :func:`~ferrite.playback.capabilities.profile_from_dict` reads back."""
         return {
             "name": self.name,
             "containers": sorted(self.containers),
