@@ -305,7 +305,7 @@ async def progressive_stream(
         settings.x264_preset,
     )
     # A file still arriving (a torrent) reaches ffmpeg through the loopback feed.
-    job = dataclasses.replace(job, input=svc.sources.input_for(job.input))
+    job = dataclasses.replace(job, input=svc.inputs.input_for(job.input))
     runs = svc.extras["runs"]
     stream = ProgressiveStream(
         job, admission=runs.admission, idle_s=svc.settings.progressive_idle_s

@@ -27,15 +27,20 @@ from ferrite.db.schema import media_files
 from ferrite.errors import BadRequest, FerriteError, NotFound
 from ferrite.hls.plan import make_plans
 from ferrite.hls.pool import SourceFile
-from ferrite.hls.renditions import StreamSet, build_stream_set, master_playlist
+from ferrite.hls.renditions import StreamSet, master_playlist
 from ferrite.hls.service import HlsService, MediaContext
 from ferrite.hls.webvtt import CueIndex
 from ferrite.library import media_rows, queries
 from ferrite.media.info import MediaInfo, SubtitleTrack
-from ferrite.playback.decision import Decision, PlaybackRequest, SubtitleChoice, decide
-from ferrite.playback.profiles import DeviceProfile, resolve_device
+from ferrite.media.renditions import Rung
+from ferrite.media.subtitles import SubtitleChoice
+from ferrite.playback.capabilities import resolve_device
+from ferrite.playback.decision import decide
+from ferrite.playback.decision_records import Decision, PlaybackRequest
+from ferrite.playback.ladder import build_ladder
+from ferrite.playback.profiles import DeviceProfile
 from ferrite.playback.sessions import Session, SessionRegistry
-from ferrite.transcode.ladder import Rung, build_ladder
+from ferrite.playback.streamset import build_stream_set
 from ferrite.transcode.progressive import ProgressiveJob
 
 log = logging.getLogger(__name__)
