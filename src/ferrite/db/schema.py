@@ -22,6 +22,15 @@ from sqlalchemy import (
     false,
     func,
 )
+from sqlalchemy.dialects import postgresql
+
+from ferrite.db import dialect
+
+#: Integers that outgrow 32 bits (byte sizes, nanosecond times, pts): SQLite's INTEGER is
+#: 64-bit already (and stays as it was); PostgreSQL's is not.
+BigInt = Integer().with_variant(BigInteger(), "postgresql")
+#: Sort keys compare bytewise on both engines (ferrite.db.dialect.SORT_COLLATION).
+SortKey = Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
 
 metadata = MetaData(
     naming_convention={
@@ -60,7 +69,7 @@ items = Table(
     Column("parent_id", ForeignKey("items.id", ondelete="CASCADE"), index=True),
     Column("kind", String(16), nullable=False),  # movie | show | season | episode
     Column("title", Text, nullable=False),
-    Column("sort_title", Text, nullable=False),
+    Column("sort_title", SortKey, nullable=False),
     Column("year", Integer),
     Column("season_number", Integer),
     Column("episode_number", Integer),
@@ -82,8 +91,8 @@ media_files = Table(
     ),
     Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), index=True),
     Column("path", Text, nullable=False, unique=True),
-    Column("size", Integer, nullable=False),
-    Column("mtime_ns", Integer, nullable=False),
+    Column("size", BigInt, nullable=False),
+    Column("mtime_ns", BigInt, nullable=False),
     # Which file the scan saw (inode, device): direct play refuses another one at the path.
     Column("inode", BigInteger),
     Column("device", BigInteger),
@@ -141,7 +150,7 @@ keyframes = Table(
     Column("stream_index", Integer, nullable=False),
     Column("time_base", String(32), nullable=False),
     Column("count", Integer, nullable=False),
-    Column("end_pts", Integer, nullable=False),
+    Column("end_pts", BigInt, nullable=False),
     Column("pts", LargeBinary, nullable=False),  # ferrite.media.keyframes.pack_deltas
     Column("positions", LargeBinary),
     Column("open_gop", Boolean, nullable=False, default=False, server_default=false()),
@@ -209,12 +218,15 @@ favorites = Table(
     Column("created_at", Float, nullable=False),
 )
 
-# FTS5 over titles lives outside the metadata (a virtual table): see migrations and
-# ferrite.library.search. Columns: title, context (show/season names), filename.
-FTS_TABLE = "items_fts"
+# Title search lives outside the metadata (SQLite: an FTS5 virtual table; PostgreSQL: a
+# table with a generated tsvector column): see the first migration and ferrite.db.dialect.
+# Columns: title, context (show/season names), filename.
+FTS_TABLE = dialect.FTS_TABLE
+SEARCH_TABLE = dialect.SEARCH_TABLE
 
 __all__ = [
     "FTS_TABLE",
+    "SEARCH_TABLE",
     "items",
     "keyframes",
     "libraries",
@@ -253,7 +265,7 @@ torrent_files = Table(
     Column("torrent_id", ForeignKey("torrents.id", ondelete="CASCADE"), primary_key=True),
     Column("file_index", Integer, primary_key=True),
     Column("path", Text, nullable=False),
-    Column("size", Integer, nullable=False),
+    Column("size", BigInt, nullable=False),
     Column("media_file_id", ForeignKey("media_files.id", ondelete="SET NULL"), index=True),
     Column("item_id", ForeignKey("items.id", ondelete="SET NULL"), index=True),
 )

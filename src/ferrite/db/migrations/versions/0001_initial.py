@@ -6,6 +6,12 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+# PostgreSQL only: 64-bit sizes/times (SQLite's INTEGER already is) and bytewise sort keys
+# (ferrite.db.dialect); SQLite's DDL is unchanged.
+BIG = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
+SORT_KEY = sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
 
 revision = "0001"
 down_revision = None
@@ -46,7 +52,7 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE")),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("title", sa.Text, nullable=False),
-        sa.Column("sort_title", sa.Text, nullable=False),
+        sa.Column("sort_title", SORT_KEY, nullable=False),
         sa.Column("year", sa.Integer),
         sa.Column("season_number", sa.Integer),
         sa.Column("episode_number", sa.Integer),
@@ -69,8 +75,8 @@ def upgrade() -> None:
         ),
         sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE")),
         sa.Column("path", sa.Text, nullable=False, unique=True),
-        sa.Column("size", sa.Integer, nullable=False),
-        sa.Column("mtime_ns", sa.Integer, nullable=False),
+        sa.Column("size", BIG, nullable=False),
+        sa.Column("mtime_ns", BIG, nullable=False),
         sa.Column("fingerprint", sa.String(40), nullable=False),
         sa.Column("container", sa.String(32)),
         sa.Column("duration_s", sa.Float),
@@ -133,7 +139,7 @@ def upgrade() -> None:
         sa.Column("stream_index", sa.Integer, nullable=False),
         sa.Column("time_base", sa.String(32), nullable=False),
         sa.Column("count", sa.Integer, nullable=False),
-        sa.Column("end_pts", sa.Integer, nullable=False),
+        sa.Column("end_pts", BIG, nullable=False),
         sa.Column("pts", sa.LargeBinary, nullable=False),
         sa.Column("positions", sa.LargeBinary),
     )
@@ -193,10 +199,23 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_index("ix_progress_user_updated", "progress", ["user_id", "updated_at"])
-    # Title search. rowid = items.id; maintained by ferrite.library.search in the same
-    # transaction as the item. remove_diacritics 2 folds "Amélie" and "Amelie" together.
-    if op.get_bind().dialect.name != "sqlite":
-        return  # PostgreSQL search uses a tsvector expression index (not yet migrated)
+    # Title search, maintained by ferrite.db.dialect in the same transaction as the item.
+    if op.get_bind().dialect.name == "postgresql":
+        # The text is folded in Python (no diacritics, lower case, words only); the
+        # generated tsvector weighs title A, context B, file names C.
+        op.execute(
+            "CREATE TABLE items_search ("
+            "item_id integer PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE, "
+            "title text NOT NULL DEFAULT '', context text NOT NULL DEFAULT '', "
+            "filename text NOT NULL DEFAULT '', "
+            "document tsvector GENERATED ALWAYS AS ("
+            "setweight(to_tsvector('simple'::regconfig, title), 'A') || "
+            "setweight(to_tsvector('simple'::regconfig, context), 'B') || "
+            "setweight(to_tsvector('simple'::regconfig, filename), 'C')) STORED)"
+        )
+        op.execute("CREATE INDEX ix_items_search_document ON items_search USING gin (document)")
+        return
+    # SQLite: rowid = items.id. remove_diacritics 2 folds "Amélie" and "Amelie" together.
     op.execute(
         "CREATE VIRTUAL TABLE items_fts USING fts5("
         "title, context, filename, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
@@ -206,6 +225,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE items_fts")
+    else:
+        op.execute("DROP TABLE items_search")
     for table in (
         "progress",
         "user_libraries",

@@ -36,7 +36,7 @@ def upgrade() -> None:
         ),
         sa.Column("file_index", sa.Integer, primary_key=True),
         sa.Column("path", sa.Text, nullable=False),
-        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("size", sa.Integer().with_variant(sa.BigInteger(), "postgresql"), nullable=False),
         sa.Column(
             "media_file_id", sa.Integer, sa.ForeignKey("media_files.id", ondelete="SET NULL")
         ),
