@@ -17,8 +17,12 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ferrite.auth.tokens import Principal
+from ferrite.db import dialect
 from ferrite.db.schema import libraries, user_libraries, users
 from ferrite.errors import Conflict, NotFound, Unprocessable
+
+#: The lock (ferrite.db.dialect.lock) of checks across users: first setup, last admin.
+USERS = "users"
 
 _USERNAME = re.compile(r"[\w.@+\- ]{1,64}")
 
@@ -165,6 +169,8 @@ def create_user(
 ) -> UserRecord:
     """Insert a user; with ``only_if_empty`` (first-run setup) 409 once any user exists."""
     username = validate_username(username)
+    if only_if_empty:
+        dialect.lock(conn, USERS)  # two concurrent setups: the second sees the first
     if only_if_empty and count_users(conn):
         raise Conflict("Setup is already done: a user exists. Log in instead.")
     if _name_taken(conn, username):
@@ -193,6 +199,8 @@ def create_user(
 
 
 def _other_enabled_admins(conn: Connection, user_id: int) -> int:
+    # Two admins demoting each other at once must not both see the other one enabled.
+    dialect.lock(conn, USERS)
     query = (
         select(func.count())
         .select_from(users)

@@ -25,13 +25,15 @@ Everything else is the same SQLAlchemy Core on both. The differences:
   (:data:`SORT_COLLATION`), so the order (and the index's) does not depend on the
   database's locale.
 * **Concurrency** (``ferrite.db.engine``): one writer thread on SQLite, a pool on
-  PostgreSQL; migrations hold an advisory lock on PostgreSQL.
+  PostgreSQL; migrations hold an advisory lock on PostgreSQL, and so do the few
+  read-then-write sequences the single writer used to serialise (:func:`lock`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -63,6 +65,9 @@ SORT_COLLATION = "C"
 #: Longest word searched for (a longer one is cut: PostgreSQL ignores huge lexemes).
 MAX_WORD = 100
 
+#: Namespace of :func:`lock`'s advisory locks ("fe").
+LOCKS = 0x6665
+
 _WORD = re.compile(r"[^\W_]+")
 
 _fts = table(FTS_TABLE, column("rowid"))
@@ -86,6 +91,18 @@ def insert(conn: Connection, target: Table) -> Any:
     if is_postgresql(conn):
         return postgresql.insert(target)
     return sqlite.insert(target)
+
+
+def lock(conn: Connection, name: str) -> None:
+    """Serialise transactions that read then write ``name``'s rows (a check-then-insert,
+    a last-admin check, the library's item tree) until this transaction ends.
+
+    SQLite's single writer already runs write transactions one at a time; on PostgreSQL
+    this is a transaction-scoped advisory lock, so it also holds across nodes.
+    """
+    if is_postgresql(conn):
+        key = zlib.crc32(name.encode()) - 2**31  # the two-int4 key space: (namespace, key)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": LOCKS, "key": key})
 
 
 # -- search: writing ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
+from ferrite.db import dialect
 from ferrite.db.schema import (
     items,
     keyframes,
@@ -75,6 +76,10 @@ _FILE_COLUMNS = (
     media_files.c.inode,
     media_files.c.device,
 )
+
+
+#: The lock (ferrite.db.dialect.lock) of the library's item tree of shows, seasons, items.
+ITEM_TREE = "items"
 
 
 def _inserted_id(result: Any) -> int:
@@ -617,6 +622,7 @@ def _attach(
     """Point ``file_id`` at the item its name describes (finding or creating the show and
     season), keeping ``old_item`` -- renamed in place -- when it would otherwise be left
     without files. Prunes what the file leaves empty; refreshes search rows."""
+    dialect.lock(conn, ITEM_TREE)  # find-or-create and prune: one writer at a time
     title = _leaf_title(parsed, path)
     season_id = _ensure_season(conn, library_id, parsed, now) if parsed.kind == "episode" else None
     if parsed.kind == "movie":
@@ -676,6 +682,7 @@ def _reindex(conn: Connection, item_id: int) -> None:
 
 def _prune(conn: Connection, item_id: int | None) -> None:
     """Delete ``item_id`` and then its ancestors while they have no files and no children."""
+    dialect.lock(conn, ITEM_TREE)
     while item_id is not None:
         has_file = conn.execute(
             select(media_files.c.id).where(media_files.c.item_id == item_id).limit(1)
