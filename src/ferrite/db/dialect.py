@@ -135,6 +135,25 @@ def index_item(conn: Connection, item_id: int, title: str, context: str, filenam
     )
 
 
+def index_new_items(conn: Connection, rows: Sequence[tuple[int, str, str, str]]) -> None:
+    """Bulk insert search rows ``(item_id, title, context, filename)`` of items that have
+    none yet (a bulk load, a benchmark)."""
+    if is_postgresql(conn):
+        conn.execute(
+            _search.insert(),
+            [
+                {"item_id": i, "title": search_text(t), "context": search_text(c),
+                 "filename": search_text(f)}
+                for i, t, c, f in rows
+            ],
+        )  # fmt: skip
+        return
+    conn.execute(
+        text(f"INSERT INTO {FTS_TABLE} (rowid, title, context, filename) VALUES (:i, :t, :c, :f)"),
+        [{"i": i, "t": t, "c": c, "f": f} for i, t, c, f in rows],
+    )
+
+
 def unindex_items(conn: Connection, item_ids: Iterable[int]) -> None:
     """Remove the search rows of ``item_ids``."""
     ids = [int(x) for x in item_ids]
