@@ -117,6 +117,8 @@ def get_user(conn: Connection, user_id: int) -> UserRecord | None:
 
 
 def find_by_username(conn: Connection, username: str) -> UserRecord | None:
+    if "\x00" in username:
+        return None  # no valid username has one (and PostgreSQL's text can't hold it)
     found = _records(conn, users.c.username_key == username_key(username))
     return found[0] if found else None
 

@@ -195,7 +195,7 @@ def hits(conn: Connection, words: Sequence[str]) -> Select[Any]:
     """``(id, rank)`` of the items matching every word; a lower rank is a better match."""
     if is_postgresql(conn):
         d, c, b, a = 0.0, WEIGHTS[2] / WEIGHTS[0], WEIGHTS[1] / WEIGHTS[0], 1.0
-        weights = literal_column(f"'{{{d},{c},{b},{a}}}'::float4[]")
+        weights: Any = literal_column(f"'{{{d},{c},{b},{a}}}'::float4[]")
         return select(
             _search.c.item_id.label("id"),
             (-func.ts_rank(weights, _search.c.document, _tsquery(words))).label("rank"),

@@ -32,13 +32,15 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ferrite.errors import FerriteError, StorageError
+from ferrite.errors import FerriteError, StorageError, Unprocessable
 
 T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The PostgreSQL advisory lock held while migrating ("ferrite" in ASCII).
 MIGRATION_LOCK = 0x66_65_72_72_69_74_65
+#: How psycopg refuses a string holding NUL, which PostgreSQL's text cannot store.
+NUL_REFUSED = "cannot contain NUL (0x00) bytes"
 #: Concurrent writers on PostgreSQL (SQLite has one).
 PG_WRITERS = 4
 
@@ -141,6 +143,9 @@ class Database:
         except FerriteError:
             raise
         except SQLAlchemyError as exc:
+            if NUL_REFUSED in str(getattr(exc, "orig", "")):
+                # PostgreSQL's text has no NUL (SQLite's has): the caller's input, not storage.
+                raise Unprocessable("Text may not contain NUL characters.") from exc
             raise StorageError(f"database error: {exc.__class__.__name__}") from exc
 
     def _run_write(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
