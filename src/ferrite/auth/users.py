@@ -95,7 +95,9 @@ def _records(conn: Connection, where: object | None = None) -> list[UserRecord]:
     if where is not None:
         query = query.where(where)  # type: ignore[arg-type]
     rows = conn.execute(query).mappings().all()
-    grants = _grants(conn, [r["id"] for r in rows]) if rows else {}
+    # Asked even for no rows: a login costs the same round trips whether or not the user
+    # exists (on a networked database they are a timing signal).
+    grants = _grants(conn, [r["id"] for r in rows])
     return [
         UserRecord(
             id=r["id"],
