@@ -71,6 +71,7 @@ class Cluster:
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
         data = self.root / "data"
         self._names = itertools.count(1)
+        self._migrated: str | None = None
         initdb = [str(bindir / "initdb"), "-D", str(data), "-U", ROLE, "-A", "trust"]
         subprocess.run(
             [*initdb, "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
@@ -130,12 +131,32 @@ class Cluster:
                 time.sleep(0.1)
         return False
 
-    def create_database(self) -> str:
-        """A new empty database; returns its URL."""
+    def create_database(self, *, migrated: bool = False) -> str:
+        """A new database, empty or (``migrated``) at the newest migration; its URL.
+
+        Migrated ones are copies of a template migrated once (~20 ms instead of ~150 ms
+        of migrations per test); the application's start then finds them at head.
+        """
+        template = "template0"
+        if migrated:
+            if self._migrated is None:
+                self._migrated = self._make_template()
+            template = self._migrated
         name = f"t{os.getpid()}_{next(self._names)}"
         with self._admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
+
+    def _make_template(self) -> str:
+        from ferrite.db.engine import Database
+
+        url = self.create_database()
+        db = Database(url)
+        try:
+            db.migrate()
+        finally:
+            db.close()  # a template may have no connections
+        return url.rsplit("/", 1)[1]
 
     def drop_database(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]

@@ -23,10 +23,15 @@ def _fts(obj: object, name: str | None, type_: str, reflected: bool, compare_to:
 # them, so that one index is checked by name below instead.
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 @pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
-def test_empty_database_migrates_to_the_declared_schema(tmp_path: Path, database_url: str) -> None:
-    db = Database(database_url or f"sqlite:///{tmp_path / 'm.db'}")
+def test_empty_database_migrates_to_the_declared_schema(
+    tmp_path: Path, database_url: str, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    if database_url:  # PostgreSQL: an empty database, not the fixture's migrated copy
+        url = request.getfixturevalue("pg_cluster").create_database()
+    db = Database(url)
     try:
-        db.migrate()
+        assert db.migrate() is None  # it was empty
         db.migrate()  # idempotent: a second start changes nothing
 
         def diff(conn):  # type: ignore[no-untyped-def]
@@ -42,3 +47,5 @@ def test_empty_database_migrates_to_the_declared_schema(tmp_path: Path, database
         assert (FTS_TABLE if db.is_sqlite else SEARCH_TABLE) in names
     finally:
         db.close()
+        if database_url:
+            request.getfixturevalue("pg_cluster").drop_database(url)
