@@ -68,6 +68,19 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
     return engine
 
 
+def database_url(url: str) -> str:
+    """``url`` with PostgreSQL's driver named (psycopg 3, the one Ferrite ships: bare
+    ``postgresql://`` would mean psycopg2); other engines than SQLite and PostgreSQL are
+    refused, since only those two are migrated and tested."""
+    for bare in ("postgres://", "postgresql://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url.removeprefix(bare)
+    if not url.startswith(("sqlite:", "sqlite+pysqlite:", "postgresql+psycopg:")):
+        scheme = url.split(":", 1)[0]
+        raise ValueError(f"database_url: sqlite or postgresql+psycopg, not {scheme!r}")
+    return url
+
+
 def create_private(path: Path) -> None:
     """Create the database file 0600 (its folder 0700) whatever the umask: it holds
     password hashes. SQLite gives its -wal and -shm files the database's permissions."""
@@ -89,7 +102,7 @@ class Database:
     """Async and sync access to one database (a single writer on SQLite)."""
 
     def __init__(self, url: str, *, readers: int = 4) -> None:
-        self.url = url
+        self.url = url = database_url(url)
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.removeprefix("sqlite:///")
