@@ -30,7 +30,7 @@ from ferrite.db import dialect
 #: 64-bit already (and stays as it was); PostgreSQL's is not.
 BigInt = Integer().with_variant(BigInteger(), "postgresql")
 #: Sort keys compare bytewise on both engines (ferrite.db.dialect.SORT_COLLATION).
-SortKey = Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+SortKey = Text().with_variant(postgresql.TEXT(collation=dialect.SORT_COLLATION), "postgresql")
 
 metadata = MetaData(
     naming_convention={
