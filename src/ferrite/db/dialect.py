@@ -38,9 +38,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
-    Integer,
     MetaData,
     Select,
     Table,
@@ -74,7 +74,7 @@ _fts = table(FTS_TABLE, column("rowid"))
 _search = Table(
     SEARCH_TABLE,
     MetaData(),
-    Column("item_id", Integer, primary_key=True),
+    Column("item_id", BigInteger, primary_key=True),
     Column("title", Text),
     Column("context", Text),
     Column("filename", Text),

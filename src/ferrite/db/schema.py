@@ -29,6 +29,9 @@ from ferrite.db import dialect
 #: Integers that outgrow 32 bits (byte sizes, nanosecond times, pts): SQLite's INTEGER is
 #: 64-bit already (and stays as it was); PostgreSQL's is not.
 BigInt = Integer().with_variant(BigInteger(), "postgresql")
+#: Row ids: SQLite's INTEGER PRIMARY KEY (the rowid, 64-bit); BIGSERIAL on PostgreSQL, so
+#: any id the API accepts (up to 2**62) compares instead of overflowing an int4.
+Id = Integer().with_variant(BigInteger(), "postgresql")
 #: Sort keys compare bytewise on both engines (ferrite.db.dialect.SORT_COLLATION).
 SortKey = Text().with_variant(postgresql.TEXT(collation=dialect.SORT_COLLATION), "postgresql")
 
@@ -44,7 +47,7 @@ metadata = MetaData(
 libraries = Table(
     "libraries",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("kind", String(16), nullable=False),  # movies | shows | mixed
     Column("created_at", Float, nullable=False),
@@ -54,7 +57,7 @@ libraries = Table(
 library_paths = Table(
     "library_paths",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column(
         "library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True
     ),
@@ -64,7 +67,7 @@ library_paths = Table(
 items = Table(
     "items",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False),
     Column("parent_id", ForeignKey("items.id", ondelete="CASCADE"), index=True),
     Column("kind", String(16), nullable=False),  # movie | show | season | episode
@@ -85,7 +88,7 @@ items = Table(
 media_files = Table(
     "media_files",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column(
         "library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True
     ),
@@ -159,7 +162,7 @@ keyframes = Table(
 subtitle_tracks = Table(
     "subtitle_tracks",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("file_id", ForeignKey("media_files.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("stream_index", Integer),  # NULL for sidecar files
     Column("path", Text),  # sidecar file; NULL for embedded
@@ -175,7 +178,7 @@ subtitle_tracks = Table(
 users = Table(
     "users",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("username", String(64), nullable=False),
     # users.username_key(username): NFKC + casefold, computed in Python (SQLite's lower()
     # folds ASCII only). Nullable only because SQLite cannot add a NOT NULL column.
@@ -246,7 +249,7 @@ __all__ = [
 torrents = Table(
     "torrents",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("info_hash", String(64), nullable=False, unique=True),  # v1 hex, else v2 hex
     Column("name", Text, nullable=False),
     Column("source_kind", String(8), nullable=False),  # magnet | torrent

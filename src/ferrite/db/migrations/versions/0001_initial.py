@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# PostgreSQL only: 64-bit sizes/times (SQLite's INTEGER already is) and bytewise sort keys
-# (ferrite.db.dialect); SQLite's DDL is unchanged.
+# PostgreSQL only: 64-bit ids, sizes and times (SQLite's INTEGER already is: ids stay its
+# rowids) and bytewise sort keys (ferrite.db.dialect); SQLite's DDL is unchanged.
+ID = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
 BIG = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
 SORT_KEY = sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
 
@@ -22,7 +23,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "libraries",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
@@ -30,10 +31,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "library_paths",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column(
             "library_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("libraries.id", ondelete="CASCADE"),
             nullable=False,
         ),
@@ -42,14 +43,14 @@ def upgrade() -> None:
     op.create_index("ix_library_paths_library_id", "library_paths", ["library_id"])
     op.create_table(
         "items",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column(
             "library_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("libraries.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("parent_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE")),
+        sa.Column("parent_id", ID, sa.ForeignKey("items.id", ondelete="CASCADE")),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("title", sa.Text, nullable=False),
         sa.Column("sort_title", SORT_KEY, nullable=False),
@@ -66,14 +67,14 @@ def upgrade() -> None:
     op.create_index("ix_items_library_kind_sort", "items", ["library_id", "kind", "sort_title"])
     op.create_table(
         "media_files",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column(
             "library_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("libraries.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE")),
+        sa.Column("item_id", ID, sa.ForeignKey("items.id", ondelete="CASCADE")),
         sa.Column("path", sa.Text, nullable=False, unique=True),
         sa.Column("size", BIG, nullable=False),
         sa.Column("mtime_ns", BIG, nullable=False),
@@ -93,7 +94,7 @@ def upgrade() -> None:
         "streams",
         sa.Column(
             "file_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("media_files.id", ondelete="CASCADE"),
             primary_key=True,
         ),
@@ -132,7 +133,7 @@ def upgrade() -> None:
         "keyframes",
         sa.Column(
             "file_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("media_files.id", ondelete="CASCADE"),
             primary_key=True,
         ),
@@ -145,10 +146,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "subtitle_tracks",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column(
             "file_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("media_files.id", ondelete="CASCADE"),
             nullable=False,
         ),
@@ -165,7 +166,7 @@ def upgrade() -> None:
     op.create_index("ix_subtitle_tracks_file_id", "subtitle_tracks", ["file_id"])
     op.create_table(
         "users",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column("username", sa.String(64), nullable=False),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("is_admin", sa.Boolean, nullable=False),
@@ -176,24 +177,18 @@ def upgrade() -> None:
     op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
     op.create_table(
         "user_libraries",
-        sa.Column(
-            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
         sa.Column(
             "library_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("libraries.id", ondelete="CASCADE"),
             primary_key=True,
         ),
     )
     op.create_table(
         "progress",
-        sa.Column(
-            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-        ),
-        sa.Column(
-            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("item_id", ID, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("position_s", sa.Float, nullable=False),
         sa.Column("played", sa.Boolean, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
@@ -205,7 +200,7 @@ def upgrade() -> None:
         # generated tsvector weighs title A, context B, file names C.
         op.execute(
             "CREATE TABLE items_search ("
-            "item_id integer PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE, "
+            "item_id bigint PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE, "
             "title text NOT NULL DEFAULT '', context text NOT NULL DEFAULT '', "
             "filename text NOT NULL DEFAULT '', "
             "document tsvector GENERATED ALWAYS AS ("
