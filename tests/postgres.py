@@ -32,10 +32,11 @@ class Unavailable(RuntimeError):
     """PostgreSQL's server is not installed (and could not be): tests skip with this."""
 
 
-def server_bin() -> Path:
-    """The directory of the newest installed ``postgres``/``initdb``."""
+def server_bin(debian: Path = Path("/usr/lib/postgresql")) -> Path:
+    """The directory of the newest installed ``postgres``/``initdb`` (Debian's layout,
+    else the ``PATH``)."""
     versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        debian.glob("*/bin/postgres"),
         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
     )
     if versions:
