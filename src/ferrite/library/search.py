@@ -98,16 +98,13 @@ def search(
     terms = words(q)
     if not terms or (library_ids is not None and not library_ids) or limit <= 0:
         return []
-    hits = dialect.hits(conn, terms).cte("hits")
-    titled = dialect.matching_ids(conn, terms, title_only=True).cte("titled")
+    hits = dialect.hits(conn, terms, in_title=True).cte("hits")
     query = (
         select(items.c.id)
-        .select_from(
-            hits.join(items, items.c.id == hits.c.id).outerjoin(titled, titled.c.id == hits.c.id)
-        )
+        .select_from(hits.join(items, items.c.id == hits.c.id))
         .order_by(
-            titled.c.id.is_(None),
-            case((titled.c.id.is_not(None), func.length(items.c.title))),
+            hits.c.in_title.desc(),
+            case((hits.c.in_title, func.length(items.c.title))),
             hits.c.rank,
             items.c.id,
         )
