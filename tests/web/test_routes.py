@@ -17,7 +17,7 @@ from ferrite.auth.passwords import Passwords
 from ferrite.auth.tokens import AuthTable, Principal
 from ferrite.errors import TokenExpired, TokenInvalid
 from ferrite.web.assets import load_bundle
-from ferrite.web.imagetokens import DAY_S, ImageTokens
+from ferrite.auth.imagetokens import DAY_S, ImageTokens
 from tests.api.server import ServerThread
 from tests.web.server import CREDENTIALS
 

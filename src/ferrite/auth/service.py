@@ -16,7 +16,7 @@ without ever refusing the right password. First-run setup checks that it is stil
 hashing pool busy.
 
 Changes that revoke access (logout, disabling, deleting, a password change, a changed
-library grant) are announced to ``on_revoke`` listeners (playback ends the user's
+library grant) are announced to ``listen_revoke`` listeners (playback ends the user's
 sessions).
 """
 
@@ -76,8 +76,7 @@ class AuthService:
         self._lock = asyncio.Lock()
         self.min_password_length = settings.password_min_length
         self._gates: dict[str, asyncio.Lock] = {}  # lower-cased username -> password checks
-        #: ``fn(user_id)`` after a change that revokes some of the user's access.
-        self.on_revoke: list[Callable[[int], None]] = []
+        self._on_revoke: list[Callable[[int], None]] = []
 
     async def load(self) -> None:
         """Fill the token-version table from the database (once, at start)."""
@@ -145,8 +144,14 @@ class AuthService:
                 f"A password must be at least {self.min_password_length} characters."
             )
 
+    def listen_revoke(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``listener(user_id)`` after a change that revokes some of the user's
+        access; returns the function that removes it."""
+        self._on_revoke.append(listener)
+        return lambda: self._on_revoke.remove(listener)
+
     def _revoked(self, user_id: int) -> None:
-        for fn in self.on_revoke:
+        for fn in self._on_revoke:
             fn(user_id)
 
     async def logout(self, user_id: int) -> None:

@@ -29,27 +29,14 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from enum import IntEnum
 
 from ferrite import metrics
 from ferrite.errors import Overloaded
+from ferrite.media.priority import Priority
 
 __all__ = ["Admission", "Lease", "Priority", "Ticket"]
 
 Clock = Callable[[], float]
-
-
-class Priority(IntEnum):
-    """Lower is more urgent."""
-
-    #: Someone is waiting for this right now: the first segment of a playback, a seek, a
-    #: stall, a crash restart, a progressive stream.
-    PLAYBACK = 0
-    #: Look-ahead a viewer will want soon but isn't waiting for yet.
-    PREFETCH = 1
-    #: A paused run catching up with a viewer who is approaching it (it still has a
-    #: buffer of ready segments to serve meanwhile).
-    BACKGROUND = 2
 
 
 class Lease:
