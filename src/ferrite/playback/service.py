@@ -259,13 +259,15 @@ class PlaybackService:
     ) -> bytes:
         hp = self.hls_of(session)
         session.touch(self.clock())
-        return await self.hls.media_playlist(hp.ctx, hp.streams, _kind(kind), rid, gzipped=gzipped)
+        return await self.hls.media_playlist(
+            hp.ctx, hp.streams, rendition_kind(kind), rid, gzipped=gzipped
+        )
 
     async def init_segment(self, session: Session, kind: str, rid: str) -> tuple[bytes, str]:
         """The init segment of rendition ``kind/rid`` and its media type."""
         hp = self.hls_of(session)
         session.touch(self.clock())
-        kind = _kind(kind)
+        kind = rendition_kind(kind)
         self._use_rendition(session, hp, kind, rid)
         # A transcoded rendition's init is made with the segment the player will ask for
         # next: where the session starts, or after its last one (an ABR switch loads the new
@@ -282,8 +284,8 @@ class PlaybackService:
         media type, made at PLAYBACK priority on a miss: a player asks for what it is
         about to play."""
         hp = self.hls_of(session)
-        kind = _kind(kind)
-        index, ext = _segment_name(name, "vtt" if kind == "s" else hp.streams.segment_ext)
+        kind = rendition_kind(kind)
+        index, ext = parse_segment_name(name, "vtt" if kind == "s" else hp.streams.segment_ext)
         if kind == "s":
             data = await self.hls.subtitle_segment(hp.ctx, hp.streams, rid, index)
         else:
@@ -406,13 +408,13 @@ def _number(event: dict[str, Any], *names: str) -> float | None:
     return None
 
 
-def _kind(kind: str) -> str:
+def rendition_kind(kind: str) -> str:
     if kind not in ("v", "a", "s"):
         raise NotFound(f"no rendition kind {kind!r}")
     return kind
 
 
-def _segment_name(name: str, expected: str) -> tuple[int, str]:
+def parse_segment_name(name: str, expected: str) -> tuple[int, str]:
     """``"12.m4s"`` -> (12, "m4s"); 404 for another extension than the rendition's, 400
     for an index that is not a plain number."""
     stem, _, ext = name.partition(".")
