@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ferrite.errors import BadRequest, NotFound
-from ferrite.playback.service import rendition_kind, parse_segment_name
+from ferrite.playback.service import parse_segment_name, rendition_kind
 from ferrite.playback.sessions import SessionRegistry
 
 

@@ -13,11 +13,11 @@ import pytest
 
 from ferrite import config
 from ferrite.app import create_app
+from ferrite.auth.imagetokens import DAY_S, ImageTokens
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.tokens import AuthTable, Principal
 from ferrite.errors import TokenExpired, TokenInvalid
 from ferrite.web.assets import load_bundle
-from ferrite.auth.imagetokens import DAY_S, ImageTokens
 from tests.api.server import ServerThread
 from tests.web.server import CREDENTIALS
 
