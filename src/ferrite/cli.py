@@ -17,12 +17,18 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ferrite import config
 from ferrite.bench import cli as bench_cli
-from ferrite.errors import FerriteError, Unprocessable
+from ferrite.errors import BadRequest, FerriteError, Unprocessable
+
+if TYPE_CHECKING:
+    from ferrite.db.engine import Database
+    from ferrite.library.naming import LibraryKind
+    from ferrite.library.scanner import ScanReport
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -134,7 +140,6 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     """Add/rescan libraries; exit 1 if a library folder could not be read."""
     from ferrite.db.engine import Database
-    from ferrite.library.scanner import scan_cli
 
     settings = _settings(args)
     _setup_logging("warning")
@@ -145,6 +150,83 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         db.close()
     return EXIT_ERROR if report.errors else EXIT_OK
+
+
+def format_report(report: ScanReport) -> str:
+    """A scan's counts on one line, then one line per failed file and unreadable folder."""
+    c = report.counts()
+    lines = [
+        f"{c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged, "
+        f"{c['removed']} removed, {c['moved']} moved, {c['failed']} failed "
+        f"({report.duration_s:.1f} s)"
+    ]
+    lines += [f"  failed: {p}: {r}" for p, r in report.failed]
+    lines += [f"  error: {e}" for e in report.errors]
+    return "\n".join(lines)
+
+
+def scan_cli(
+    db: Database,
+    settings: config.Settings,
+    paths: Sequence[Path | str],
+    *,
+    kind: LibraryKind | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> ScanReport:
+    """``ferrite scan PATH ...``: add each folder as a library (kind from ``kind`` or guessed
+    from the folder name: "TV", "Shows", "Series" -> shows; "Movies", "Films" -> movies;
+    else mixed) or rescan the library it already belongs to (a folder inside a library is
+    rescanned alone). Shows a progress bar on ``err`` (stderr) and prints a summary per
+    library to ``out`` (stdout). Raises :class:`BadRequest` for a path that isn't a folder
+    and :class:`~ferrite.errors.Conflict` for one that contains another library's folder."""
+    from tqdm import tqdm
+
+    from ferrite.library import libraries
+    from ferrite.library.naming import guess_library_kind
+    from ferrite.library.scanner import Scanner, ScanReport
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    targets: list[tuple[int, list[Path] | None]] = []
+    for raw in paths:
+        p = Path(raw).expanduser().resolve()
+        if not p.is_dir():
+            raise BadRequest(f"{raw}: not a folder")
+        owner = db.read_sync(libraries.library_for_path, p)
+        if owner is None:
+            lib = db.write_sync(
+                partial(
+                    libraries.create_library,
+                    name=p.name,
+                    kind=kind or guess_library_kind(p.name),
+                    paths=[p],
+                )
+            )
+            print(f"Added library '{lib.name}' ({lib.kind}): {p}", file=out)
+            targets.append((lib.id, None))
+        elif Path(owner[1]) == p:
+            targets.append((owner[0], None))
+        else:
+            targets.append((owner[0], [p]))
+    reports = []
+    scanner = Scanner(db, settings)
+    try:
+        for library_id, subset in targets:
+            lib = db.read_sync(libraries.get_library, library_id)
+            with tqdm(desc=lib.name, unit="file", file=err, leave=False, disable=None) as bar:
+
+                def update(done: int, total: int, bar: Any = bar) -> None:
+                    bar.total = total
+                    bar.n = done
+                    bar.refresh()
+
+                report = scanner.scan_library(library_id, paths=subset, progress=update)
+            print(f"Library '{lib.name}' ({lib.kind}): {format_report(report)}", file=out)
+            reports.append(report)
+    finally:
+        scanner.close()
+    return ScanReport.merge(reports)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -226,6 +226,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Answer Jellyfin's API (its apps log in, browse and play; see docs/jellyfin.md).",
     ),
     Setting("jellyfin_server_name", str, "Ferrite", "Server name Jellyfin apps show."),
+    Setting(
+        "redis_url",
+        str,
+        "",
+        "Redis (or Valkey) shared by the nodes of a cluster, e.g. redis://10.0.0.5:6379/0; "
+        "empty = one node, everything in-process (see docs/scale-out.md).",
+    ),
+    Setting(
+        "node_name",
+        str,
+        "",
+        "This node's name in a cluster (X-Ferrite-Node, fan-out messages); empty = "
+        "<host name>:<port>.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -287,6 +301,8 @@ class Settings:
     torrent_wait_s: float
     jellyfin_api: bool
     jellyfin_server_name: str
+    redis_url: str
+    node_name: str
 
     @property
     def max_runs(self) -> int:

@@ -9,10 +9,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from tests.media import FFMPEG
 
 from ferrite.hls.demux import time_base
 from ferrite.hls.packager import SourceFile, Span, spans
+from tests.media import FFMPEG
 
 TARGET_S = 2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.hls.m3u8lint import lint, lint_master, lint_media
 
 MEDIA = """\

@@ -20,6 +20,12 @@ from pathlib import Path
 
 import av
 import pytest
+
+from ferrite.errors import MediaChanged, MediaError, Unprocessable
+from ferrite.hls import bitstream, fmp4
+from ferrite.hls.demux import time_base
+from ferrite.hls.packager import Packager, Span, timeline_offset
+from ferrite.hls.pool import ContainerPool
 from tests import media
 from tests.hls.packager_support import (
     ffmpeg_play,
@@ -32,12 +38,6 @@ from tests.hls.packager_support import (
     video_pts,
     write_playlist,
 )
-
-from ferrite.errors import MediaChanged, MediaError, Unprocessable
-from ferrite.hls import bitstream, fmp4
-from ferrite.hls.demux import time_base
-from ferrite.hls.packager import Packager, Span, timeline_offset
-from ferrite.hls.pool import ContainerPool
 
 ClipFactory = Callable[..., Path]
 

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import av
 import pytest
+
+from ferrite.hls import fmp4
+from ferrite.hls.demux import time_base
+from ferrite.hls.packager import AacTranscode, Packager, timeline_offset
 from tests import media
 from tests.hls.packager_support import (
     Pcm,
@@ -23,10 +27,6 @@ from tests.hls.packager_support import (
     start_time,
     write_playlist,
 )
-
-from ferrite.hls import fmp4
-from ferrite.hls.demux import time_base
-from ferrite.hls.packager import AacTranscode, Packager, timeline_offset
 
 ClipFactory = Callable[..., Path]
 RATE = 48000

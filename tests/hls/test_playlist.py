@@ -12,7 +12,6 @@ import m3u8
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.hls.m3u8lint import lint_master, lint_media
 
 from ferrite.hls.plan import make_plans
 from ferrite.hls.playlist import (
@@ -27,6 +26,7 @@ from ferrite.hls.playlist import (
     target_duration,
 )
 from ferrite.media.info import KeyframeIndex
+from tests.hls.m3u8lint import lint_master, lint_media
 
 GOLDEN = Path(__file__).parents[1] / "resources" / "hls"
 

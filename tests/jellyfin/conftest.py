@@ -3,21 +3,17 @@ tests (module-scoped: scanning is the slow part). Only 127.0.0.1 is ever contact
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from ferrite import config
-from ferrite.app import create_app
-from ferrite.auth.passwords import Passwords
 from ferrite.jellyfin.wire import item_guid
 from tests import media
 from tests.api.server import AppClient, ServerThread
+from tests.live import add_library, running_server, wait_scanned
 
 USERS = {
     "alice": "alice password",
@@ -62,13 +58,6 @@ class Jf:
         return {"Authorization": f'{DEVICE}, Token="{token}"'}
 
 
-def _wait_scanned(c: httpx.Client, headers: dict[str, str]) -> None:
-    deadline = time.monotonic() + 180
-    while any(lib["scanning"] for lib in c.get("/api/libraries", headers=headers).json()):
-        assert time.monotonic() < deadline, "scan did not finish"
-        time.sleep(0.1)
-
-
 def build_media(root: Path) -> dict[str, Path]:
     movies = root / "movies"
     shows = root / "shows" / "Test Show"
@@ -83,68 +72,35 @@ def build_media(root: Path) -> dict[str, Path]:
 
 
 def start(root: Path, paths: dict[str, Path], **overrides: Any) -> Iterator[Jf]:
-    settings = config.load(
-        {
-            "data_dir": root / "data",
-            "watch": False,
-            "warm_segments": 0,  # no background warming in tests
-            "demo": False,
-            "libraries": (),
-            "x264_preset": "ultrafast",
-            **overrides,
-        },
-        environ={},
-    )
-    passwords = Passwords(time_cost=1, memory_cost_kib=1024)
-    server = ServerThread(create_app(settings, passwords=passwords)).start()
-    try:
-        with AppClient(server) as c:
-            assert (
-                c.post(
-                    "/api/setup", json={"username": "root", "password": "password-1"}
-                ).status_code
-                == 201
+    with running_server(root, **overrides) as (c, admin):
+        libraries = {
+            kind: add_library(c, admin, kind.title(), kind, [root / kind])
+            for kind in ("movies", "shows")
+        }
+        wait_scanned(c, admin)
+        for name, grants in (("alice", ["movies", "shows"]), ("bob", ["movies"])):
+            r = c.post(
+                "/api/users",
+                json={
+                    "username": name,
+                    "password": USERS[name],
+                    "library_ids": [libraries[g] for g in grants],
+                },
+                headers=admin,
             )
-            login = c.post("/api/auth/login", json={"username": "root", "password": "password-1"})
-            admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            libraries = {}
-            for kind in ("movies", "shows"):
-                r = c.post(
-                    "/api/libraries",
-                    json={"name": kind.title(), "kind": kind, "paths": [str(root / kind)]},
-                    headers=admin,
-                )
-                assert r.status_code == 201, r.text
-                libraries[kind] = r.json()["id"]
-            _wait_scanned(c, admin)
-            for name, grants in (("alice", ["movies", "shows"]), ("bob", ["movies"])):
-                r = c.post(
-                    "/api/users",
-                    json={
-                        "username": name,
-                        "password": USERS[name],
-                        "library_ids": [libraries[g] for g in grants],
-                    },
-                    headers=admin,
-                )
-                assert r.status_code == 201, r.text
-            titles: dict[str, int] = {}
-            top = c.get("/api/items", params={"limit": 100}, headers=admin).json()["items"]
-            for item in top:
-                titles[item["title"]] = item["id"]
-                if item["kind"] == "show":
-                    for season in c.get(f"/api/items/{item['id']}/children", headers=admin).json()[
-                        "items"
-                    ]:
-                        titles[season["title"]] = season["id"]
-                        for ep in c.get(
-                            f"/api/items/{season['id']}/children", headers=admin
-                        ).json()["items"]:
-                            titles[ep["title"]] = ep["id"]
-            yield Jf(c, admin, titles, libraries, paths, server)
-    finally:
-        server.stop()
-        passwords.close()
+            assert r.status_code == 201, r.text
+        titles: dict[str, int] = {}
+        top = c.get("/api/items", params={"limit": 100}, headers=admin).json()["items"]
+        for item in top:
+            titles[item["title"]] = item["id"]
+            if item["kind"] == "show":
+                seasons = c.get(f"/api/items/{item['id']}/children", headers=admin).json()
+                for season in seasons["items"]:
+                    titles[season["title"]] = season["id"]
+                    episodes = c.get(f"/api/items/{season['id']}/children", headers=admin).json()
+                    for ep in episodes["items"]:
+                        titles[ep["title"]] = ep["id"]
+        yield Jf(c, admin, titles, libraries, paths, c.server)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import av
 import pytest
 
 from ferrite.errors import ProbeError
-from ferrite.library.probe import dovi_in_dump, probe, probe_timed
+from ferrite.library.probe import probe, probe_timed
+from ferrite.library.probe.streams import dovi_in_dump
 from ferrite.media.info import MediaInfo, Stream, SubtitleCue
 from tests import media
 

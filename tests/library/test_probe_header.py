@@ -12,7 +12,8 @@ import pytest
 
 from ferrite.errors import ProbeError
 from ferrite.hls.timeline import reorder_delay
-from ferrite.library.probe import probe, probe_header
+from ferrite.library.probe import probe
+from ferrite.library.probe.header import probe_header
 from tests import media
 
 CLIP = media.Clip(duration=6, gop=2, bframes=3)

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select, text
 
+from ferrite.cli import scan_cli
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.db.schema import items, media_files
 from ferrite.errors import BadRequest
-from ferrite.library import libraries, store
+from ferrite.library import libraries, media_rows
 from ferrite.library.probe import probe, probe_timed
-from ferrite.library.scanner import Scanner, ScanReport, scan_cli
+from ferrite.library.scanner import Scanner, ScanReport
 from tests import media
 
 
@@ -152,16 +153,16 @@ def test_load_media_returns_what_the_probe_found(
     ):
         path = library_copy / rel
         row = file_row(db, path)
-        loaded = db.read_sync(store.load_media, row.id)
+        loaded = db.read_sync(media_rows.load_media, row.id)
         assert loaded == probe(path)
         assert row.fingerprint
         assert len(row.fingerprint) == 40
     ids = db.read_sync(
-        store.subtitle_ids,
+        media_rows.subtitle_ids,
         file_row(db, library_copy / "movies/Amélie Ten Bit (2001)/Amélie Ten Bit (2001).mkv").id,
     )
     assert len(ids) == 2
-    assert db.read_sync(store.load_cues, ids[1])[0].text == "Hello there"
+    assert db.read_sync(media_rows.load_cues, ids[1])[0].text == "Hello there"
 
 
 def test_search_rows_follow_the_items(
@@ -224,7 +225,7 @@ def test_changed_file_is_reprobed_in_place(
     assert after.fingerprint != before_file.fingerprint
     assert after.item_id == before_item.id
     assert item_by_title(db, "Web Movie").duration_s == pytest.approx(6.0, abs=0.1)
-    assert db.read_sync(store.load_media, after.id).keyframes.times() == pytest.approx(  # type: ignore[union-attr]
+    assert db.read_sync(media_rows.load_media, after.id).keyframes.times() == pytest.approx(  # type: ignore[union-attr]
         [0, 1, 2, 3, 4, 5], abs=0.05
     )
 
@@ -320,7 +321,7 @@ def test_moved_with_sidecar_refreshes_subtitles(
     assert [m[1] for m in report.moved] == [str(moved)]
     row = file_row(db, moved)
     assert row.id == before.id
-    (track,) = db.read_sync(store.load_media, row.id).subtitles
+    (track,) = db.read_sync(media_rows.load_media, row.id).subtitles
     assert track.path == str(moved.with_name("Big Test Movie (2020).en.srt"))
 
 
@@ -338,7 +339,7 @@ def test_sidecar_added_later_is_noticed(
     report = scanner.scan_library(movies_id)
     assert report.changed == [str(video)]
     assert counting.paths == [str(video)]
-    (track,) = db.read_sync(store.load_media, file_row(db, video).id).subtitles
+    (track,) = db.read_sync(media_rows.load_media, file_row(db, video).id).subtitles
     assert (track.language, track.forced) == ("fre", True)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ferrite.db.engine import Database
 from ferrite.db.schema import items, media_files
 from ferrite.library import libraries, store
+from ferrite.library.files import FileFacts
 from ferrite.library.naming import LibraryKind, parse_path
 from ferrite.library.search import fts_query, search
 from ferrite.media.info import MediaInfo
@@ -25,11 +26,8 @@ def add(db: Database, library_id: int, root: Path, rel: str, kind: LibraryKind) 
     _, item_id = db.write_sync(
         lambda c: store.save_probed(
             c,
+            FileFacts(str(path), 1, 1, f"{abs(hash(rel)):040d}"[:40]),
             library_id=library_id,
-            path=str(path),
-            size=1,
-            mtime_ns=1,
-            fingerprint=f"{abs(hash(rel)):040d}"[:40],
             info=INFO,
             parsed=parsed,
             now=1.0,

@@ -21,10 +21,12 @@ from ferrite import config
 from ferrite.hls.plan import SegmentPlan, make_plans
 from ferrite.library.probe import probe
 from ferrite.media.info import MediaInfo
-from ferrite.transcode.argv import TranscodeJob, VideoJob
+from ferrite.transcode.job import TranscodeJob, VideoJob
 from ferrite.transcode.ladder import Rung
 from ferrite.transcode.process import FfmpegProcess, live_pids
-from ferrite.transcode.runs import JobFactory, RenditionKey, RunInfo, RunManager
+from ferrite.transcode.run import RunInfo
+from ferrite.transcode.run_key import RenditionKey
+from ferrite.transcode.runs import JobFactory, RunManager
 from tests import media
 
 #: A "720p from 1080p"-like rung at test size: 320x180 in, 160x90 out.

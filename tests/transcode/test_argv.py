@@ -10,22 +10,15 @@ import pytest
 
 from ferrite.media.info import MediaInfo, Stream
 from ferrite.playback.decision import AudioPlan, SubtitleChoice
-from ferrite.transcode.argv import (
-    MAX_RUN_SEGMENTS,
+from ferrite.transcode.argv import parse_segment_line, software_fallback_argv, transcode_argv
+from ferrite.transcode.encoders import hardware_failed, should_fall_back
+from ferrite.transcode.filters import (
     TONEMAP_CHAIN,
-    AudioJob,
-    BurnIn,
-    TranscodeJob,
-    VideoJob,
     escape_filter_value,
     escape_filtergraph,
     filter_path,
-    hardware_failed,
-    parse_segment_line,
-    should_fall_back,
-    software_fallback_argv,
-    transcode_argv,
 )
+from ferrite.transcode.job import MAX_RUN_SEGMENTS, AudioJob, BurnIn, TranscodeJob, VideoJob
 from ferrite.transcode.ladder import Rung, audio_rendition
 
 RUNG = Rung(

@@ -23,16 +23,13 @@ import pytest
 
 from ferrite.media.info import Stream
 from ferrite.transcode.argv import (
-    AudioJob,
-    BurnIn,
     SegmentLine,
-    TranscodeJob,
-    VideoJob,
     parse_segment_line,
-    should_fall_back,
     software_fallback_argv,
     transcode_argv,
 )
+from ferrite.transcode.encoders import should_fall_back
+from ferrite.transcode.job import AudioJob, BurnIn, TranscodeJob, VideoJob
 from ferrite.transcode.ladder import Rung
 from tests import media
 from tests.transcode.pgs import Box, write_sup

@@ -18,7 +18,8 @@ import pytest
 
 from ferrite.errors import NotFound, Overloaded
 from ferrite.transcode.admission import Priority
-from ferrite.transcode.runs import RunManager, retire_order
+from ferrite.transcode.runs import RunManager
+from ferrite.transcode.throttle import retire_order
 from tests import media
 from tests.transcode.runs_support import (
     LONG,
@@ -347,5 +348,5 @@ def test_retire_order_least_useful_first() -> None:
         _PausedRun("orphan", None, 200.0),
         _PausedRun("near-stale", 5.0, 10.0),
     ]
-    ordered = retire_order(runs)  # type: ignore[arg-type]
+    ordered = retire_order(runs)
     assert [r.name for r in ordered] == ["orphan", "far", "near-stale", "near"]

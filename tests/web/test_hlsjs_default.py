@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests import media
-from tests.stream.conftest import Live, place, start_live
+from tests.live import Live, place, start_live
 from tests.web.hlsjs import HLSJS, StaticOrigin, player_log, seek, start_playing
 
 TIMEOUT_MS = 60_000  # generous: two shared cores, transcodes included

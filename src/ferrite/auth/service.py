@@ -17,7 +17,9 @@ hashing pool busy.
 
 Changes that revoke access (logout, disabling, deleting, a password change, a changed
 library grant) are announced to ``listen_revoke`` listeners (playback ends the user's
-sessions).
+sessions). Every change this server makes to a user's entry is announced to
+``listen_change`` listeners (a cluster's fan-out tells the other nodes, which
+:meth:`refresh_user`).
 """
 
 from __future__ import annotations
@@ -77,10 +79,33 @@ class AuthService:
         self.min_password_length = settings.password_min_length
         self._gates: dict[str, asyncio.Lock] = {}  # lower-cased username -> password checks
         self._on_revoke: list[Callable[[int], None]] = []
+        self._on_change: list[Callable[[int], None]] = []
 
     async def load(self) -> None:
-        """Fill the token-version table from the database (once, at start)."""
+        """Fill the token-version table from the database (at start)."""
         self.table.replace_all(await self.db.read(users.load_principals))
+
+    async def reload(self) -> None:
+        """Re-read the whole table (a cluster node that may have missed changes made by
+        others); users whose entry changed are treated as revoked: their sessions are
+        re-checked."""
+        async with self._lock:
+            before = {p.id: p for p in self.table}
+            self.table.replace_all(await self.db.read(users.load_principals))
+            after = {p.id: p for p in self.table}
+        for user_id in sorted(before.keys() | after.keys()):
+            if before.get(user_id) != after.get(user_id):
+                self._revoked(user_id)
+
+    async def refresh_user(self, user_id: int) -> None:
+        """Re-read one user (another node changed it) and re-check its sessions."""
+        async with self._lock:
+            record = await self.db.read(users.get_user, user_id)
+            if record is None:
+                self.table.remove(user_id)
+            else:
+                self.table.put(record.principal())
+        self._revoked(user_id)
 
     # -- the hot path ----------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Principal:
@@ -113,6 +138,7 @@ class AuthService:
                     raise InvalidCredentials()
                 principal = fresh.principal()
                 self.table.put(principal)
+                self._changed(principal.id)
         if principal.version != record.token_version:
             # The password changed (or the user was revoked) while we were verifying.
             raise InvalidCredentials()
@@ -150,8 +176,18 @@ class AuthService:
         self._on_revoke.append(listener)
         return lambda: self._on_revoke.remove(listener)
 
+    def listen_change(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``listener(user_id)`` after this server changed the user's entry in any
+        way; returns the function that removes it."""
+        self._on_change.append(listener)
+        return lambda: self._on_change.remove(listener)
+
     def _revoked(self, user_id: int) -> None:
         for fn in self._on_revoke:
+            fn(user_id)
+
+    def _changed(self, user_id: int) -> None:
+        for fn in self._on_change:
             fn(user_id)
 
     async def logout(self, user_id: int) -> None:
@@ -159,6 +195,7 @@ class AuthService:
         async with self._lock:
             version = await self.db.write(users.bump_token_version, user_id)
             self.table.update(user_id, version=version)
+        self._changed(user_id)
         self._revoked(user_id)
 
     # -- user management -----------------------------------------------------------------
@@ -227,6 +264,7 @@ class AuthService:
         async with self._lock:
             await self.db.write(users.delete_user, user_id)
             self.table.remove(user_id)
+        self._changed(user_id)
         self._revoked(user_id)
 
     async def list_users(self) -> list[UserRecord]:
@@ -236,13 +274,17 @@ class AuthService:
         return await self.db.read(users.get_user, user_id)
 
     def library_deleted(self, library_id: int) -> None:
+        granted = [p.id for p in self.table if library_id in p.library_ids]
         self.table.drop_library(library_id)
+        for user_id in granted:
+            self._changed(user_id)
 
     async def _store(self, fn: Callable[..., UserRecord], *args: Any, **kwargs: Any) -> UserRecord:
         async with self._lock:
             record = await self.db.write(lambda conn: fn(conn, *args, **kwargs))
             self.table.put(record.principal())
-            return record
+        self._changed(record.id)
+        return record
 
     def close(self) -> None:
         self.passwords.close()

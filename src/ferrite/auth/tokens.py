@@ -36,7 +36,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,9 @@ class AuthTable:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Principal]:
+        return iter(list(self._by_id.values()))
 
     def get(self, user_id: int) -> Principal | None:
         return self._by_id.get(user_id)

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ferrite.db.schema import favorites, items, progress
 from ferrite.errors import NotFound
+from ferrite.library.queries import ITEM_COLUMNS
 
 Libraries = frozenset[int] | None
 
@@ -38,21 +39,8 @@ _parent = items.alias("parent")
 _grand = items.alias("grand")
 
 _COLUMNS = (
-    items.c.id,
-    items.c.library_id,
-    items.c.kind,
-    items.c.title,
+    *ITEM_COLUMNS,
     items.c.sort_title,
-    items.c.year,
-    items.c.parent_id,
-    items.c.season_number,
-    items.c.episode_number,
-    items.c.duration_s,
-    items.c.added_at,
-    items.c.artwork,
-    progress.c.position_s.label("p_position_s"),
-    progress.c.played.label("p_played"),
-    progress.c.updated_at.label("p_updated_at"),
     favorites.c.created_at.label("f_created_at"),
     _parent.c.kind.label("parent_kind"),
     _parent.c.title.label("parent_title"),

@@ -25,7 +25,7 @@ from ferrite.jellyfin.browse import _item_id
 from ferrite.jellyfin.dispatch import Ctx, Router
 from ferrite.jellyfin.dto import subtitle_track_for
 from ferrite.jellyfin.state import playback
-from ferrite.library import queries, store
+from ferrite.library import media_rows, queries
 from ferrite.media.info import SubtitleCue
 
 router = Router()
@@ -90,7 +90,7 @@ async def subtitle(ctx: Ctx) -> Response:
         track_id = subtitle_track_for(detail, files[0], index)
         if track_id is None:
             raise NotFound("This item has no subtitle stream with that index.")
-        for tid, track in store.subtitle_tracks_of(conn, files[0]["id"], with_cues=True):
+        for tid, track in media_rows.subtitle_tracks_of(conn, files[0]["id"], with_cues=True):
             if tid == track_id:
                 return None if track.cues is None else list(track.cues)
         raise NotFound("This item has no subtitle stream with that index.")

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 
 from ferrite.db.schema import media_files, progress
 from ferrite.errors import NotFound
-from ferrite.library import store
+from ferrite.library import media_rows
 from ferrite.media.info import MediaInfo, SubtitleTrack
 
 
@@ -42,7 +42,9 @@ def playback_media(
     conn: Connection, file_id: int
 ) -> tuple[MediaInfo, list[tuple[int, SubtitleTrack]]]:
     """The file's probe facts and its subtitle tracks (id, track) with their cues."""
-    return store.load_media(conn, file_id), store.subtitle_tracks_of(conn, file_id, with_cues=True)
+    return media_rows.load_media(conn, file_id), media_rows.subtitle_tracks_of(
+        conn, file_id, with_cues=True
+    )
 
 
 def resume_position(conn: Connection, user_id: int, item_id: int) -> float:

@@ -144,7 +144,8 @@ def subtitle_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 # -- building blocks ------------------------------------------------------------------------
-_ITEM_COLUMNS = (
+# An item with the caller's progress: what every item list selects (the Jellyfin reads too).
+ITEM_COLUMNS = (
     items.c.id,
     items.c.library_id,
     items.c.kind,
@@ -167,7 +168,7 @@ def _with_progress(user_id: int) -> Select[Any]:
     joined = items.outerjoin(
         progress, and_(progress.c.item_id == items.c.id, progress.c.user_id == user_id)
     )
-    return select(*_ITEM_COLUMNS).select_from(joined)
+    return select(*ITEM_COLUMNS).select_from(joined)
 
 
 def _visible(libraries_: Libraries) -> ColumnElement[bool]:
@@ -390,7 +391,7 @@ def continue_watching(
     if libraries is not None and not libraries:
         return []
     query = (
-        select(*_ITEM_COLUMNS)
+        select(*ITEM_COLUMNS)
         .select_from(progress.join(items, items.c.id == progress.c.item_id))
         .where(
             progress.c.user_id == user_id,

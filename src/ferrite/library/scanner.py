@@ -1,12 +1,14 @@
 """Scanning library folders into the database, incrementally.
 
-A scan walks the library's folders (or only the ``paths`` it is given), compares each
-video file's ``(size, mtime_ns)`` and sidecar subtitles with what the database holds,
-and probes only what is new or changed -- on a thread pool of ``settings.scan_workers``
-threads -- writing each result in its own transaction through the database's single
-writer. Files that vanished are removed and items they leave empty are pruned; a new
-path whose content fingerprint matches a file whose old path is gone is a *move*: the
-file row (and its item) are kept and nothing is probed.
+A scan walks the library's folders, or only the ``paths`` it is given
+(:mod:`~ferrite.library.walk`), sorts what it found against what the database holds
+(:mod:`~ferrite.library.reconcile`: a video file's ``(size, mtime_ns)``, inode and sidecar
+subtitles), and probes only what is new or changed -- on a thread pool of
+``settings.scan_workers`` threads -- writing each result in its own transaction through
+the database's single writer. Files that vanished are removed and items they leave empty
+are pruned; a new path whose content fingerprint matches a file whose old path is gone is
+a *move*: the file row (and its item) are kept and nothing is probed. The result is a
+:class:`ScanReport`; ``ferrite scan`` prints it (:mod:`ferrite.cli`).
 
 Concurrency: scans of one library never run at the same time. A full-scan request that
 arrives while another full scan of the same library is queued or running is *coalesced*:
@@ -16,7 +18,7 @@ the watcher) queue behind whatever runs.
 Safety: a library folder that can't be read (an unmounted disk) is reported in
 ``report.errors`` and its files are *not* removed. Symbolic links whose target lies outside
 the library folder are skipped (and reported) unless ``follow_links_outside_library`` is
-set: a link ``Movies/x -> /`` must not index the machine (see ``library/roots.py``).
+set (the rules are in :mod:`~ferrite.library.walk`).
 
 Blocking: call :meth:`Scanner.scan_library` from a worker thread or the CLI, never on the
 event loop (``await asyncio.to_thread(scanner.scan_library, ...)``).
@@ -25,8 +27,6 @@ event loop (``await asyncio.to_thread(scanner.scan_library, ...)``).
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,31 +34,20 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from ferrite import metrics
 from ferrite.config import Settings
 from ferrite.db.engine import Database
-from ferrite.errors import BadRequest, FerriteError, ProbeError
+from ferrite.errors import FerriteError, ProbeError
 from ferrite.library import libraries, store
 from ferrite.library.artwork import refresh_artwork
-from ferrite.library.fingerprint import (
-    StatSignature,
-    fingerprint,
-    signature_of,
-    stat_signature,
-)
-from ferrite.library.naming import (
-    LibraryKind,
-    guess_library_kind,
-    is_sample,
-    is_subtitle,
-    is_video,
-    parse_path,
-    parse_sidecar,
-)
-from ferrite.library.probe import ProbeTimings, find_sidecars, probe_timed
-from ferrite.library.roots import inside
+from ferrite.library.files import FileFacts, FileRecord
+from ferrite.library.fingerprint import StatSignature, fingerprint, stat_signature
+from ferrite.library.naming import LibraryKind, parse_path
+from ferrite.library.probe import ProbeTimings, probe_timed
+from ferrite.library.reconcile import Found, compare, match_moves
+from ferrite.library.walk import printable, walk_paths, walk_roots
 from ferrite.media.info import MediaInfo
 
 log = logging.getLogger(__name__)
@@ -67,11 +56,6 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 #: The probe the scanner calls; tests wrap it to count calls.
 ProbeFn = Callable[..., tuple[MediaInfo, ProbeTimings]]
-
-#: Folders never scanned (NAS metadata, recycle bins).
-IGNORED_DIRS = frozenset(
-    {"@eadir", "#recycle", "$recycle.bin", "lost+found", "#snapshot", ".snapshots"}
-)
 
 
 @dataclass
@@ -115,17 +99,6 @@ class ScanReport:
             "duration_s": round(self.duration_s, 3),
         }
 
-    def summary(self) -> str:
-        c = self.counts()
-        lines = [
-            f"{c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged, "
-            f"{c['removed']} removed, {c['moved']} moved, {c['failed']} failed "
-            f"({self.duration_s:.1f} s)"
-        ]
-        lines += [f"  failed: {p}: {r}" for p, r in self.failed]
-        lines += [f"  error: {e}" for e in self.errors]
-        return "\n".join(lines)
-
     @staticmethod
     def merge(reports: Iterable[ScanReport]) -> ScanReport:
         out = ScanReport(library_ids=())
@@ -155,14 +128,6 @@ class _LibraryState:
 
 
 @dataclass(frozen=True, slots=True)
-class _Found:
-    path: Path
-    sig: StatSignature
-    root: str
-    sidecars: tuple[Path, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class _Job:
     path: Path
     root: str
@@ -174,8 +139,7 @@ class _Job:
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     job: _Job
-    sig: StatSignature | None  # None: vanished before it could be read
-    fingerprint: str = ""
+    facts: FileFacts | None  # None: vanished before it could be read
     info: MediaInfo | None = None
     timings: ProbeTimings | None = None
     error: str | None = None
@@ -262,13 +226,16 @@ class Scanner:
         started = time.perf_counter()
         lib = self.db.read_sync(libraries.get_library, library_id)
         report = ScanReport(library_ids=(library_id,))
-        roots = [r for r in lib.paths]
-        forced: set[str] = set()
-        if paths is None:
-            scope: list[str] | None = None
-            found, unreadable = self._walk_roots(roots, report)
-        else:
-            scope, found, unreadable, forced = self._walk_paths(roots, paths, report)
+        follow = self.settings.follow_links_outside_library
+        walked = (
+            walk_roots(lib.paths, follow_links=follow)
+            if paths is None
+            else walk_paths(lib.paths, paths, follow_links=follow)
+        )
+        report.errors.extend(walked.errors)
+        report.failed.extend(walked.failed)
+        scope = walked.scope
+        found = walked.found
         records = self.db.read_sync(partial(store.file_records, under=scope), library_id)
         known_sidecars = self.db.read_sync(partial(store.sidecars_by_file, under=scope), library_id)
         # Torrent files are probed through the torrent's reader while they download (the
@@ -278,64 +245,48 @@ class Scanner:
             found = {p: f for p, f in found.items() if p not in managed}
             records = {p: r for p, r in records.items() if p not in managed}
 
-        jobs: list[_Job] = []
-        new: list[_Found] = []
-        for path, f in found.items():
-            rec = records.get(path)
-            if rec is None:
-                new.append(f)
-            elif path in forced or _changed(rec, f, known_sidecars.get(rec.id, frozenset())):
-                jobs.append(_Job(f.path, f.root, f.sidecars, rec.id))
-            else:
-                report.unchanged.append(path)
-        gone = {
-            p: rec
-            for p, rec in records.items()
-            if p not in found and not any(_inside(p, u) for u in unreadable)
-        }
-        total = len(found) + len(gone)
+        plan = compare(
+            found, records, known_sidecars, forced=walked.forced, unreadable=walked.unreadable
+        )
+        report.unchanged.extend(plan.unchanged)
+        jobs = [_Job(f.path, f.root, f.sidecar_paths, rec.id) for f, rec in plan.changed]
+        total = len(found) + len(plan.gone)
         done = len(report.unchanged)
         if progress:
             progress(done, total)
 
         # New paths: fingerprint first, so a moved file is recognised without probing it.
-        claimed: set[int] = set()
-        fps = self._map(lambda f: (f, _safe_fingerprint(f.path)), new)
-        for f, fp in fps:
-            if fp is None:
-                continue  # vanished while we looked
-            old = self._moved_from(library_id, f, fp, claimed)
-            if old is None:
-                jobs.append(_Job(f.path, f.root, f.sidecars, None, fp))
+        fingerprinted = [
+            (f, fp)
+            for f, fp in self._map(lambda f: (f, _safe_fingerprint(f.path)), plan.new)
+            if fp is not None  # None: vanished while we looked
+        ]
+        candidates, vanished = self._move_candidates(library_id, fingerprinted)
+        matched = match_moves(fingerprinted, candidates, vanished, known_sidecars, plan.gone)
+        jobs += [_Job(f.path, f.root, f.sidecar_paths, None, fp) for f, fp in matched.new]
+        for m in matched.moves:
+            f = m.found
+            report.moved.append((m.old.path, str(f.path)))
+            if m.refresh:
+                jobs.append(_Job(f.path, f.root, f.sidecar_paths, m.old.id, m.fingerprint))
                 continue
-            claimed.add(old.id)
-            gone.pop(old.path, None)
-            report.moved.append((old.path, str(f.path)))
-            had_sidecars = bool(known_sidecars.get(old.id))
-            if f.sidecars or had_sidecars:
-                jobs.append(_Job(f.path, f.root, f.sidecars, old.id, fp))  # refresh subtitles
-            else:
-                parsed = (
-                    parse_path(f.path, root=f.root, kind=lib.kind)
-                    if old.probe_status == "ok"
-                    else None
+            parsed = (
+                parse_path(f.path, root=f.root, kind=lib.kind)
+                if m.old.probe_status == "ok"
+                else None
+            )
+            self.db.write_sync(
+                partial(
+                    store.move_file,
+                    file_id=m.old.id,
+                    facts=FileFacts.of(str(f.path), f.sig, m.fingerprint),
+                    parsed=parsed,
+                    now=self._clock(),
                 )
-                self.db.write_sync(
-                    partial(
-                        store.move_file,
-                        file_id=old.id,
-                        path=str(f.path),
-                        size=f.sig.size,
-                        mtime_ns=f.sig.mtime_ns,
-                        inode=f.sig.inode,
-                        device=f.sig.device,
-                        parsed=parsed,
-                        now=self._clock(),
-                    )
-                )
-                done += 1
-                if progress:
-                    progress(done, total)
+            )
+            done += 1
+            if progress:
+                progress(done, total)
 
         moved_to = {new_path for _, new_path in report.moved}
         futures = {self._pool.submit(self._run_job, job): job for job in jobs}
@@ -346,12 +297,13 @@ class Scanner:
                     lib.id, lib.kind, outcome, report, moved=str(outcome.job.path) in moved_to
                 )
             except FerriteError as exc:  # one file the database refuses must not end the scan
-                log.warning("saving %s failed: %s", _printable(str(outcome.job.path)), exc)
-                report.failed.append((_printable(str(outcome.job.path)), exc.message))
+                log.warning("saving %s failed: %s", printable(str(outcome.job.path)), exc)
+                report.failed.append((printable(str(outcome.job.path)), exc.message))
             done += 1
             if progress:
                 progress(done, total)
 
+        gone = matched.gone
         if gone:
             ids = [rec.id for rec in gone.values()]
             for i in range(0, len(ids), 200):
@@ -376,44 +328,52 @@ class Scanner:
     def _map(self, fn: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
         return list(self._pool.map(fn, values)) if values else []
 
-    def _moved_from(
-        self, library_id: int, f: _Found, fp: str, claimed: set[int]
-    ) -> store.FileRecord | None:
-        """A recorded file with this content whose own path is gone: ``f`` is where it went."""
-        for rec in self.db.read_sync(store.files_by_fingerprint, library_id, fp):
-            if rec.id in claimed or rec.size != f.sig.size or rec.path == str(f.path):
-                continue
-            if not Path(rec.path).exists():
-                return rec
-        return None
+    def _move_candidates(
+        self, library_id: int, new: Sequence[tuple[Found, str]]
+    ) -> tuple[dict[str, list[FileRecord]], frozenset[str]]:
+        """The recorded files sharing a fingerprint with a new path, and which of their
+        paths are gone from the disk (for :func:`~ferrite.library.reconcile.match_moves`)."""
+        by_fp = {
+            fp: self.db.read_sync(store.files_by_fingerprint, library_id, fp)
+            for fp in dict.fromkeys(fp for _, fp in new)
+        }
+        vanished = frozenset(
+            rec.path for recs in by_fp.values() for rec in recs if not Path(rec.path).exists()
+        )
+        return by_fp, vanished
 
     def _run_job(self, job: _Job) -> _Outcome:
         """In a pool thread: stat, fingerprint and probe one file."""
+        path = str(job.path)
         try:
-            sig = stat_signature(job.path)
-            fp = job.fingerprint or fingerprint(job.path)
+            facts = FileFacts.of(
+                path, stat_signature(job.path), job.fingerprint or fingerprint(job.path)
+            )
         except FileNotFoundError:
             return _Outcome(job, None)
         except (OSError, FerriteError) as exc:
+            # Recorded as failed, with no identity to compare the next scan against.
             return _Outcome(
-                job, StatSignature(0, 0), "", error=f"{job.path.name}: cannot read the file: {exc}"
+                job,
+                FileFacts.of(path, StatSignature(0, 0), "-"),
+                error=f"{job.path.name}: cannot read the file: {exc}",
             )
         try:
             info, timings = self._probe(job.path, sidecars=job.sidecars)
         except ProbeError as exc:
-            return _Outcome(job, sig, fp, error=exc.message)
+            return _Outcome(job, facts, error=exc.message)
         except Exception as exc:  # a bug or an exotic file must not abort the whole scan
             log.exception("probing %s failed unexpectedly", job.path)
             return _Outcome(
-                job, sig, fp, error=f"{job.path.name}: unexpected error while probing: {exc!r}"
+                job, facts, error=f"{job.path.name}: unexpected error while probing: {exc!r}"
             )
-        return _Outcome(job, sig, fp, info, timings)
+        return _Outcome(job, facts, info, timings)
 
     def _save(
         self, library_id: int, kind: LibraryKind, o: _Outcome, report: ScanReport, *, moved: bool
     ) -> None:
         path = str(o.job.path)
-        if o.sig is None:  # vanished: forget it if we knew it
+        if o.facts is None:  # vanished: forget it if we knew it
             if o.job.file_id is not None:
                 self.db.write_sync(store.remove_files, [o.job.file_id])
                 report.removed.append(path)
@@ -425,13 +385,8 @@ class Scanner:
             self.db.write_sync(
                 partial(
                     store.save_probed,
+                    facts=o.facts,
                     library_id=library_id,
-                    path=path,
-                    size=o.sig.size,
-                    mtime_ns=o.sig.mtime_ns,
-                    inode=o.sig.inode,
-                    device=o.sig.device,
-                    fingerprint=o.fingerprint,
                     info=o.info,
                     parsed=parsed,
                     now=now,
@@ -445,13 +400,8 @@ class Scanner:
             self.db.write_sync(
                 partial(
                     store.save_failed,
+                    facts=o.facts,
                     library_id=library_id,
-                    path=path,
-                    size=o.sig.size,
-                    mtime_ns=o.sig.mtime_ns,
-                    inode=o.sig.inode,
-                    device=o.sig.device,
-                    fingerprint=o.fingerprint or "-",
                     reason=reason,
                     now=now,
                     file_id=o.job.file_id,
@@ -462,251 +412,9 @@ class Scanner:
             return
         (report.changed if o.job.file_id is not None else report.new).append(path)
 
-    # -- walking -----------------------------------------------------------------------------
-    def _walk_roots(
-        self, roots: Sequence[str], report: ScanReport
-    ) -> tuple[dict[str, _Found], list[str]]:
-        found: dict[str, _Found] = {}
-        unreadable: list[str] = []
-        for root in roots:
-            if not Path(root).is_dir():
-                unreadable.append(root)
-                report.errors.append(
-                    f"{root}: the folder is missing or unreadable; its files were kept"
-                )
-                continue
-            _walk(Path(root), root, found, report, self._real_root(root))
-        return found, unreadable
-
-    def _real_root(self, root: str) -> str | None:
-        """The folder links must stay in; None when links may lead anywhere."""
-        if self.settings.follow_links_outside_library:
-            return None
-        return os.path.realpath(root)
-
-    def _walk_paths(
-        self, roots: Sequence[str], paths: Sequence[Path | str], report: ScanReport
-    ) -> tuple[list[str], dict[str, _Found], list[str], set[str]]:
-        scope: list[str] = []
-        found: dict[str, _Found] = {}
-        forced: set[str] = set()
-        for raw in paths:
-            p = Path(raw).absolute()
-            root = next((r for r in roots if _inside(str(p), r)), None)
-            if root is None:
-                continue  # not ours
-            if is_subtitle(p):
-                # A sidecar changed: rescan the videos it belongs to.
-                for video in _videos_for_sidecar(p):
-                    if str(video) not in found and _walk_file(
-                        video, root, found, self._real_root(root)
-                    ):
-                        scope.append(str(video))
-                        forced.add(str(video))
-                continue
-            scope.append(str(p))
-            if p.is_dir():
-                _walk(p, root, found, report, self._real_root(root))
-            elif p.is_file():
-                _walk_file(p, root, found, self._real_root(root))
-        return scope, found, [], forced
-
-
-def _inside(path: str, root: str) -> bool:
-    root = root.rstrip("/")
-    return path == root or path.startswith(root + "/")
-
-
-def _changed(rec: store.FileRecord, f: _Found, recorded_sidecars: frozenset[str]) -> bool:
-    if rec.size != f.sig.size or rec.mtime_ns != f.sig.mtime_ns:
-        return True
-    if rec.inode is not None and (rec.inode, rec.device) != (f.sig.inode, f.sig.device):
-        return True  # another file put in its place with the same size and mtime
-    if rec.probe_status != "ok":
-        return False  # same bytes, same failure: don't retry on every scan
-    now_sidecars = {str(p) for p in f.sidecars}
-    if now_sidecars != set(recorded_sidecars):
-        return True
-    for p in f.sidecars:  # an edited subtitle file
-        try:
-            if p.stat().st_mtime > rec.probed_at:
-                return True
-        except OSError:
-            return True
-    return False
-
 
 def _safe_fingerprint(path: Path) -> str | None:
     try:
         return fingerprint(path)
     except (OSError, FerriteError):
         return None
-
-
-_BAD_NAME = "the name is not valid UTF-8 (skipped; rename it to have it scanned)"
-
-
-def _storable(path: str) -> bool:
-    """Whether the database can hold ``path``: names that are not valid UTF-8 reach
-    Python as lone surrogates (PEP 383), which SQLite refuses."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _printable(path: str) -> str:
-    """``path`` with undecodable bytes shown as U+FFFD (for reports and logs)."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _leaves(path: str, real_root: str | None) -> bool:
-    """Whether the link ``path`` leads outside ``real_root`` (never, when None)."""
-    return real_root is not None and not inside(os.path.realpath(path), (real_root,))
-
-
-def _walk(
-    top: Path, root: str, found: dict[str, _Found], report: ScanReport, real_root: str | None
-) -> None:
-    """Collect the video files under ``top`` (iteratively; symlink loops are cut, links
-    leading outside ``real_root`` are skipped)."""
-    seen: set[tuple[int, int]] = set()
-    stack = [top]
-    while stack:
-        folder = stack.pop()
-        try:
-            st = folder.stat()
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError as exc:
-            report.errors.append(f"{folder}: {exc.strerror or exc}")
-            continue
-        videos: list[tuple[Path, os.stat_result]] = []
-        subs: list[Path] = []
-        for e in entries:
-            if e.name.startswith("."):
-                continue
-            if not _storable(e.path):
-                if is_video(e.name) or e.is_dir():
-                    report.failed.append((_printable(e.path), _BAD_NAME))
-                continue
-            try:
-                if e.is_symlink() and _leaves(e.path, real_root):
-                    report.errors.append(f"{e.path}: skipped, a link to outside the library")
-                    continue
-                if e.is_dir():
-                    if e.name.casefold() not in IGNORED_DIRS and e.name.casefold() not in (
-                        "sample",
-                        "samples",
-                    ):
-                        stack.append(Path(e.path))
-                    continue
-                if not e.is_file():
-                    continue
-                if is_video(e.name):
-                    if not is_sample(e.path):
-                        videos.append((Path(e.path), e.stat()))
-                elif is_subtitle(e.name):
-                    subs.append(Path(e.path))
-            except OSError:
-                continue  # vanished or unreadable entry
-        for path, st in videos:
-            found[str(path)] = _Found(
-                path,
-                signature_of(st),
-                root,
-                tuple(find_sidecars(path, subs)),
-            )
-
-
-def _walk_file(path: Path, root: str, found: dict[str, _Found], real_root: str | None) -> bool:
-    if not is_video(path) or is_sample(path) or not _storable(str(path)):
-        return False
-    if _leaves(str(path), real_root):
-        return False
-    try:
-        sig = stat_signature(path)
-        subs = [
-            Path(e.path)
-            for e in os.scandir(path.parent)
-            if is_subtitle(e.name) and _storable(e.path)
-        ]
-    except OSError:
-        return False
-    found[str(path)] = _Found(path, sig, root, tuple(find_sidecars(path, subs)))
-    return True
-
-
-def _videos_for_sidecar(sub: Path) -> list[Path]:
-    try:
-        siblings = [Path(e.path) for e in os.scandir(sub.parent) if is_video(e.name)]
-    except OSError:
-        return []
-    return [v for v in siblings if parse_sidecar(v, sub) is not None]
-
-
-# -- the command line -----------------------------------------------------------------------
-
-
-def scan_cli(
-    db: Database,
-    settings: Settings,
-    paths: Sequence[Path | str],
-    *,
-    kind: LibraryKind | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> ScanReport:
-    """``ferrite scan PATH ...``: add each folder as a library (kind from ``kind`` or guessed
-    from the folder name: "TV", "Shows", "Series" -> shows; "Movies", "Films" -> movies;
-    else mixed) or rescan the library it already belongs to (a folder inside a library is
-    rescanned alone). Shows a progress bar on ``err`` (stderr) and prints a summary per
-    library to ``out`` (stdout). Raises :class:`BadRequest` for a path that isn't a folder
-    and :class:`~ferrite.errors.Conflict` for one that contains another library's folder."""
-    from tqdm import tqdm
-
-    out = out or sys.stdout
-    err = err or sys.stderr
-    targets: list[tuple[int, list[Path] | None]] = []
-    for raw in paths:
-        p = Path(raw).expanduser().resolve()
-        if not p.is_dir():
-            raise BadRequest(f"{raw}: not a folder")
-        owner = db.read_sync(libraries.library_for_path, p)
-        if owner is None:
-            lib = db.write_sync(
-                partial(
-                    libraries.create_library,
-                    name=p.name,
-                    kind=kind or guess_library_kind(p.name),
-                    paths=[p],
-                )
-            )
-            print(f"Added library '{lib.name}' ({lib.kind}): {p}", file=out)
-            targets.append((lib.id, None))
-        elif Path(owner[1]) == p:
-            targets.append((owner[0], None))
-        else:
-            targets.append((owner[0], [p]))
-    reports = []
-    scanner = Scanner(db, settings)
-    try:
-        for library_id, subset in targets:
-            lib = db.read_sync(libraries.get_library, library_id)
-            with tqdm(desc=lib.name, unit="file", file=err, leave=False, disable=None) as bar:
-
-                def update(done: int, total: int, bar: Any = bar) -> None:
-                    bar.total = total
-                    bar.n = done
-                    bar.refresh()
-
-                report = scanner.scan_library(library_id, paths=subset, progress=update)
-            print(f"Library '{lib.name}' ({lib.kind}): {report.summary()}", file=out)
-            reports.append(report)
-    finally:
-        scanner.close()
-    return ScanReport.merge(reports)

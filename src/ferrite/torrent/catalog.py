@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from ferrite.db.schema import media_files, torrent_files, torrents
 from ferrite.library import libraries, store
+from ferrite.library.files import FileFacts
 from ferrite.library.naming import parse_path
 
 LIBRARY_NAME = "Torrents"
@@ -103,12 +104,12 @@ def link_files(
             continue
         if library_id is None:
             library_id = ensure_library(conn, root, now)
+        # mtime 0: no probe version yet (the probe's version becomes the mtime).
+        facts = FileFacts(path, spec.size, 0, fingerprint_of(info_hash, spec.index))
         file_id, item_id = store.save_pending(
             conn,
+            facts,
             library_id=library_id,
-            path=path,
-            size=spec.size,
-            fingerprint=fingerprint_of(info_hash, spec.index),
             parsed=parse_path(path, root=save_path, kind="mixed"),
             now=now,
         )

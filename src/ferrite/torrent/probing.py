@@ -43,8 +43,10 @@ from ferrite.errors import FerriteError, NotFound, ProbeError, Timeout
 from ferrite.hls.pool import SourceFile
 from ferrite.hls.timeline import reorder_delay
 from ferrite.library import store
+from ferrite.library.files import FileFacts
 from ferrite.library.naming import MAX_SIDECAR_BYTES, parse_path
-from ferrite.library.probe import HeaderProbe, probe_header, probe_timed
+from ferrite.library.probe import probe_timed
+from ferrite.library.probe.header import HeaderProbe, probe_header
 from ferrite.media.info import MediaInfo
 from ferrite.sources import Readable
 from ferrite.torrent import catalog
@@ -342,11 +344,8 @@ class Prober:
         """What ``store.save_probed``/``save_failed`` record of a torrent file (its mtime
         is the probe's version: its identity is the torrent's, not the disk's)."""
         return {
+            "facts": FileFacts(entry.path, entry.size, version, entry.fingerprint),
             "library_id": library_id,
-            "path": entry.path,
-            "size": entry.size,
-            "mtime_ns": version,
-            "fingerprint": entry.fingerprint,
             "now": self.svc.clock(),
             "file_id": entry.file_id,
         }

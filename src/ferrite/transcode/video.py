@@ -14,9 +14,10 @@ from ferrite.config import Settings
 from ferrite.hls.renditions import VideoRendition
 from ferrite.hls.service import MediaContext
 from ferrite.media.priority import Priority
-from ferrite.transcode.argv import BurnIn, TranscodeJob, VideoJob
 from ferrite.transcode.binary import ffmpeg_path
-from ferrite.transcode.runs import RenditionKey, RunManager
+from ferrite.transcode.job import BurnIn, TranscodeJob, VideoJob
+from ferrite.transcode.run_key import RenditionKey
+from ferrite.transcode.runs import RunManager
 
 
 class RunTranscoder:

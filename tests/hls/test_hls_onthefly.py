@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ferrite.hls.packager import _DELAY_PROBE_GOPS
 from tests import media
-from tests.stream.conftest import Live, rendition_base, start_live
+from tests.live import Live, rendition_base, start_live
 
 # Long enough that a loaded CI machine answers the two posts below within it.
 PROGRESS_INTERVAL_S = 2.0

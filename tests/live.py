@@ -1,4 +1,4 @@
-"""A real server with a scanned library for the streaming tests (module-scoped: scanning
+"""A real server with a scanned library for the live-server tests (module-scoped: scanning
 is the slow part, and these tests only read).
 
 :func:`start_live` is the building block: a real uvicorn server with its lifespan on a
@@ -65,22 +65,31 @@ def rendition_base(pb: dict[str, Any]) -> str:
     return pb["url"].split("master.m3u8")[0] + f"t/{pb['token']}/"
 
 
-def _wait_scanned(c: AppClient, headers: dict[str, str]) -> None:
+def wait_scanned(c: AppClient, headers: dict[str, str]) -> None:
     deadline = time.monotonic() + 180
     while any(lib["scanning"] for lib in c.get("/api/libraries", headers=headers).json()):
         assert time.monotonic() < deadline, "scan did not finish"
         time.sleep(0.1)
 
 
+def add_library(
+    c: AppClient, headers: dict[str, str], name: str, kind: str, folders: Sequence[Path]
+) -> int:
+    r = c.post(
+        "/api/libraries",
+        json={"name": name, "kind": kind, "paths": [str(f) for f in folders]},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    library_id: int = r.json()["id"]
+    return library_id
+
+
 @contextmanager
-def start_live(
-    root: Path,
-    folders: Sequence[Path],
-    paths: Mapping[str, Path] | None = None,
-    **overrides: Any,
-) -> Iterator[Live]:
-    """A running server whose data dir is ``root/data``, with one scanned movies library
-    per folder; ``overrides`` are settings (``progress_interval_s=0.2``)."""
+def running_server(root: Path, **overrides: Any) -> Iterator[tuple[AppClient, dict[str, str]]]:
+    """A real server (uvicorn, its lifespan, a free port) whose data dir is ``root/data``,
+    set up with the admin ``root``; yields a client and the admin's headers. ``overrides``
+    are settings (``progress_interval_s=0.2``)."""
     settings = config.load(
         {
             "data_dir": root / "data",
@@ -97,30 +106,33 @@ def start_live(
     server = ServerThread(create_app(settings, passwords=passwords)).start()
     try:
         with AppClient(server) as c:
-            assert (
-                c.post(
-                    "/api/setup", json={"username": "root", "password": "password-1"}
-                ).status_code
-                == 201
-            )
+            setup = c.post("/api/setup", json={"username": "root", "password": "password-1"})
+            assert setup.status_code == 201, setup.text
             token = c.post(
                 "/api/auth/login", json={"username": "root", "password": "password-1"}
             ).json()
-            headers = {"Authorization": f"Bearer {token['access_token']}"}
-            for i, folder in enumerate(folders):
-                r = c.post(
-                    "/api/libraries",
-                    json={"name": f"Movies {i}", "kind": "movies", "paths": [str(folder)]},
-                    headers=headers,
-                )
-                assert r.status_code == 201, r.text
-            _wait_scanned(c, headers)
-            listed = c.get("/api/items", params={"limit": 100}, headers=headers).json()["items"]
-            items = {i["title"]: i["id"] for i in listed}
-            yield Live(c, headers, items, dict(paths or {}), server)
+            yield c, {"Authorization": f"Bearer {token['access_token']}"}
     finally:
         server.stop()
         passwords.close()
+
+
+@contextmanager
+def start_live(
+    root: Path,
+    folders: Sequence[Path],
+    paths: Mapping[str, Path] | None = None,
+    **overrides: Any,
+) -> Iterator[Live]:
+    """A running server (see :func:`running_server`) with one scanned movies library per
+    folder."""
+    with running_server(root, **overrides) as (c, headers):
+        for i, folder in enumerate(folders):
+            add_library(c, headers, f"Movies {i}", "movies", [folder])
+        wait_scanned(c, headers)
+        listed = c.get("/api/items", params={"limit": 100}, headers=headers).json()["items"]
+        items = {i["title"]: i["id"] for i in listed}
+        yield Live(c, headers, items, dict(paths or {}), c.server)
 
 
 @pytest.fixture(scope="module")

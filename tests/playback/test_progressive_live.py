@@ -6,7 +6,7 @@ import io
 
 import av
 
-from tests.stream.conftest import Live
+from tests.live import Live
 
 NO_HLS = {"containers": ["mp4"], "video": ["h264"], "audio": ["aac"], "hls": False}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.stream.conftest import Live, place_transcode_films, rendition_base, start_live
+from tests.live import Live, place_transcode_films, rendition_base, start_live
 
 AHEAD_S = 8.0  # and a run yields its slot to a queued viewer from 4 s ahead
 

@@ -19,7 +19,7 @@ from ferrite.auth.passwords import Passwords
 from ferrite.playback.warmer import Warmer
 from tests import media
 from tests.api.server import AppClient, ServerThread
-from tests.stream.conftest import place, start_live
+from tests.live import place, start_live
 
 SPEC = media.Clip(duration=8.0, size=(854, 480), gop=2.0)  # copy + a converted 360p rung
 

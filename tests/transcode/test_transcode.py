@@ -26,7 +26,7 @@ import pytest
 
 from ferrite.transcode.process import live_pids
 from tests.hls.m3u8lint import lint_master, lint_media
-from tests.stream.conftest import Live, place_transcode_films, rendition_base, start_live
+from tests.live import Live, place_transcode_films, rendition_base, start_live
 
 FPS = 24
 OFFSET = 10  # the documented timeline offset of files starting at 0

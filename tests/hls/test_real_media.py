@@ -18,8 +18,8 @@ import av
 import pytest
 
 from tests import media
-from tests.stream.conftest import Live, place, start_live
-from tests.stream.hlscheck import check_presentation
+from tests.hls.hlscheck import check_presentation
+from tests.live import Live, place, start_live
 
 
 def _audio_longer_than_video(path: Path, video_s: int = 8, audio_s: int = 11) -> Path:

@@ -9,7 +9,7 @@ import av
 import pytest
 
 from tests.hls.m3u8lint import lint_master, lint_media
-from tests.stream.conftest import Live
+from tests.live import Live
 
 
 def source_frames(path: Path) -> list[float]:

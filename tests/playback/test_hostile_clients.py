@@ -13,7 +13,7 @@ import pytest
 
 from ferrite.sources import StreamedFile
 from tests import media
-from tests.stream.conftest import Live, rendition_base, start_live
+from tests.live import Live, rendition_base, start_live
 
 TELEMETRY_KEEP = 100  # ferrite.playback.sessions.TELEMETRY_KEEP
 
