@@ -503,6 +503,11 @@ async def start_torrents(svc: Services) -> TorrentService:
                 await asyncio.wait(list(service._links.values()), timeout=30)
     except FerriteError as exc:
         log.error("the torrent engine did not start: %s (torrents are unavailable)", exc.message)
+    except BaseException:  # the app never gets the service: close it here
+        if svc.playback is not None:
+            svc.playback.remove_preparer(service)
+        await service.aclose()
+        raise
     return service
 
 
