@@ -17,7 +17,7 @@ Two ways in:
   which moves it up (keeping its place in arrival order) and restarts its timeout.
 
 Paused runs give their slot back (see ``ferrite.transcode.runs``), so a slot count bounds
-the CPU actually being spent, not the number of viewers; and :attr:`Admission.on_contention`
+the CPU actually being spent, not the number of viewers; and :meth:`Admission.listen_contention`
 lets the run manager pause look-ahead work when a viewer has to queue.
 """
 
@@ -150,10 +150,14 @@ class Admission:
         self._heap: list[list[object]] = []  # [priority, seq, ticket | None]
         self._waiting = 0
         self._seq = itertools.count()
-        #: Called with a waiter's priority whenever one has to queue (or moves up): the
-        #: owner of running work may free a slot for it (the run manager pauses the run
-        #: furthest ahead of its viewers when a viewer waits).
-        self.on_contention: Callable[[Priority], None] | None = None
+        self._on_contention: list[Callable[[Priority], None]] = []
+
+    def listen_contention(self, listener: Callable[[Priority], None]) -> Callable[[], None]:
+        """Call ``listener(priority)`` whenever a waiter has to queue (or moves up): the
+        owner of running work may free a slot for it (the run manager pauses the run
+        furthest ahead of its viewers when a viewer waits). Returns the remover."""
+        self._on_contention.append(listener)
+        return lambda: self._on_contention.remove(listener)
 
     @property
     def in_use(self) -> int:
@@ -198,8 +202,8 @@ class Admission:
         self._waiting += 1
 
     def _contended(self, priority: Priority) -> None:
-        if self.on_contention is not None:
-            self.on_contention(priority)
+        for listener in self._on_contention:
+            listener(priority)
 
     def _requeue(self, ticket: Ticket) -> None:
         if ticket._entry is None:
