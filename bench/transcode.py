@@ -44,10 +44,11 @@ from ferrite import config  # noqa: E402
 from ferrite.hls.plan import SegmentPlan, make_plans  # noqa: E402
 from ferrite.library.probe import probe  # noqa: E402
 from ferrite.media.info import MediaInfo  # noqa: E402
+from ferrite.media.renditions import Rung  # noqa: E402
+from ferrite.playback.ladder import STANDARD_RUNGS, h264_level  # noqa: E402
 from ferrite.transcode.argv import transcode_argv  # noqa: E402
 from ferrite.transcode.binary import ffmpeg_path  # noqa: E402
 from ferrite.transcode.job import TranscodeJob, VideoJob  # noqa: E402
-from ferrite.transcode.ladder import STANDARD_RUNGS, Rung, h264_level  # noqa: E402
 from ferrite.transcode.run_key import RenditionKey  # noqa: E402
 from ferrite.transcode.runs import JobFactory, RunManager  # noqa: E402
 

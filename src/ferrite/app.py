@@ -187,7 +187,7 @@ async def _start_playback(svc: Services) -> None:
         ),
         # Torrent files still downloading are read through their piece-aware readers.
         packager=Packager(ContainerPool(sources=svc.sources)),
-        transcoder=RunTranscoder(settings, runs, inputs=svc.sources.input_for),
+        transcoder=RunTranscoder(settings, runs, inputs=svc.inputs.input_for),
         prefetch=settings.prefetch_segments,
         warm=(
             WarmStore(settings.data_dir / "warm", settings.warm_cache_bytes)
@@ -203,7 +203,7 @@ async def _start_playback(svc: Services) -> None:
         hls,
         clock=svc.clock,
         admission=runs.admission,  # progressive streams share the transcode slots
-        inputs=svc.sources.input_for,
+        inputs=svc.inputs.input_for,
         on_stop=runs.forget,
     )
     pb.start()

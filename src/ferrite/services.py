@@ -32,6 +32,7 @@ from ferrite.auth.tokens import Clock, load_or_create_secret
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.errors import NotFound
+from ferrite.http.feed import FeedInputs
 from ferrite.library import queries
 from ferrite.library.queries import FileLocation
 from ferrite.library.scanner import Scanner
@@ -213,6 +214,11 @@ class Services:
     #: The torrent integration (``ferrite.torrent.service.start_torrents``).
     torrents: TorrentService | None = None
     _owns_passwords: bool = True
+    #: What ffmpeg opens for a file of ``sources`` (http/feed.py owns the loopback server).
+    inputs: FeedInputs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inputs = FeedInputs(self.sources)
 
     @classmethod
     async def start(
@@ -286,6 +292,7 @@ class Services:
         if self.scanner is not None:
             await asyncio.to_thread(self.scanner.close)
         await self.tasks.aclose(grace_s=grace_s)
+        await asyncio.to_thread(self.inputs.close)
         await asyncio.to_thread(self.sources.close)
         if self._owns_passwords:
             self.auth.close()

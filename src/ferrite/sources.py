@@ -9,9 +9,10 @@ media by path goes through this one mechanism:
 
 - the packager's container pool (``hls/pool.py``) opens PyAV on the file object,
 - direct play (``api/files.py`` -> ``http/files.py``) serves Range requests from it,
-- ffmpeg, which reads by name, gets :meth:`FileSources.input_for`: the path of a complete
-  file, or else a URL of a loopback HTTP server (``http/feed.py``) that serves the file
-  object with Range support, so transcodes run while the torrent downloads.
+- ffmpeg, which reads by name, gets ``FeedInputs.input_for`` (``http/feed.py``, which
+  owns it): the path of a complete file, or else a URL of a loopback HTTP server that
+  serves the file object with Range support, so transcodes run while the torrent
+  downloads. This registry knows nothing of that server.
 
 Reads of these files block until pieces arrive (up to ``torrent_wait_s``), so they run in
 the registry's own bounded pool (:attr:`FileSources.reads`, ``torrent_read_threads``
@@ -32,10 +33,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from ferrite.http.feed import LoopbackFeed
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +72,6 @@ class FileSources:
         self._lock = threading.Lock()
         self._files: dict[str, StreamedFile] = {}
         self._listeners: list[Callable[[str], None]] = []
-        self._feed: LoopbackFeed | None = None
-        self._closed = False
 
     def register(self, file: StreamedFile) -> None:
         with self._lock:
@@ -107,27 +103,6 @@ class FileSources:
         with self._lock:
             self._listeners.append(listener)
 
-    def input_for(self, path: str) -> str:
-        """What ffmpeg should open for the media file at ``path``: the path itself, or a
-        loopback URL serving it while it is incomplete (the server starts on first use)."""
-        file = self.get(path)
-        if file is None or file.complete():
-            return path
-        with self._lock:
-            if self._closed:
-                return path
-            if self._feed is None:
-                from ferrite.http.feed import LoopbackFeed
-
-                self._feed = LoopbackFeed(self)
-            feed = self._feed
-        return feed.url(path)
-
     def close(self) -> None:
-        """Stop the loopback server (if it ever started); registrations stay readable."""
-        with self._lock:
-            self._closed = True
-            feed, self._feed = self._feed, None
-        if feed is not None:
-            feed.close()
+        """Stop the read pool; registrations stay readable by path."""
         self.reads.shutdown(wait=True, cancel_futures=True)

@@ -22,10 +22,11 @@ import av
 import pytest
 
 from ferrite.errors import MediaChanged, MediaError, Unprocessable
-from ferrite.hls import bitstream, fmp4
+from ferrite.hls import fmp4
 from ferrite.hls.demux import time_base
 from ferrite.hls.packager import Packager, Span, timeline_offset
 from ferrite.hls.pool import ContainerPool
+from ferrite.media import bitstream
 from tests import media
 from tests.hls.packager_support import (
     ffmpeg_play,

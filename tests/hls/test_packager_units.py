@@ -7,8 +7,9 @@ from fractions import Fraction
 
 import pytest
 
-from ferrite.hls import bitstream, fmp4, mpegts, timeline
+from ferrite.hls import fmp4, mpegts, timeline
 from ferrite.hls.timeline import Span
+from ferrite.media import bitstream
 
 # --- bitstream ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import pytest
 
 from ferrite.errors import BadRequest
 from ferrite.jellyfin import profile, wire
-from ferrite.playback.profiles import profile_from_dict
+from ferrite.playback.capabilities import profile_from_dict
 from tests.jellyfin import openapi
 from tests.jellyfin.clientflow import DIRECT_PROFILE, HLS_PROFILE
 

@@ -10,14 +10,11 @@ import pytest
 
 from ferrite.errors import NoPlayableMethod, Unprocessable
 from ferrite.media.info import MediaInfo
-from ferrite.playback.decision import (
-    REASONS,
-    Decision,
-    PlaybackRequest,
-    SubtitleChoice,
-    decide,
-)
-from ferrite.playback.profiles import BUILTIN_PROFILES, get_profile, profile_from_dict
+from ferrite.media.subtitles import SubtitleChoice
+from ferrite.playback.capabilities import profile_from_dict
+from ferrite.playback.decision import decide
+from ferrite.playback.decision_records import REASONS, Decision, PlaybackRequest
+from ferrite.playback.devices import BUILTIN_PROFILES, get_profile
 from tests.playback import samples as s
 
 DIRECT = ("direct", ())

@@ -6,16 +6,10 @@ from __future__ import annotations
 import pytest
 
 from ferrite.errors import BadRequest, Unprocessable
-from ferrite.playback.profiles import (
-    BUILTIN_PROFILES,
-    DeviceProfile,
-    get_profile,
-    level_from_human,
-    normalize_container,
-    normalize_profile,
-    profile_from_dict,
-    resolve_device,
-)
+from ferrite.media.codecnames import level_from_human, normalize_container, normalize_profile
+from ferrite.playback.capabilities import profile_from_dict, resolve_device
+from ferrite.playback.devices import BUILTIN_PROFILES, get_profile
+from ferrite.playback.profiles import DeviceProfile
 
 NAMES = (
     "chrome",

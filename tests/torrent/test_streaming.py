@@ -349,7 +349,7 @@ def test_transcode_of_an_incomplete_file_reads_through_the_loopback_feed(env: En
         assert frames == 100
         assert max(h for _, h in sizes) <= 180
         # ffmpeg read the file through the loopback feed, not the (incomplete) path.
-        assert live.services.sources._feed is not None
+        assert live.services.inputs._feed is not None
     drop(env, added["id"])
 
 

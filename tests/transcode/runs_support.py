@@ -21,8 +21,8 @@ from ferrite import config
 from ferrite.hls.plan import SegmentPlan, make_plans
 from ferrite.library.probe import probe
 from ferrite.media.info import MediaInfo
+from ferrite.media.renditions import Rung
 from ferrite.transcode.job import TranscodeJob, VideoJob
-from ferrite.transcode.ladder import Rung
 from ferrite.transcode.process import FfmpegProcess, live_pids
 from ferrite.transcode.run import RunInfo
 from ferrite.transcode.run_key import RenditionKey

@@ -9,7 +9,10 @@ from fractions import Fraction
 import pytest
 
 from ferrite.media.info import MediaInfo, Stream
-from ferrite.playback.decision import AudioPlan, SubtitleChoice
+from ferrite.media.renditions import Rung
+from ferrite.media.subtitles import SubtitleChoice
+from ferrite.playback.decision_records import AudioPlan
+from ferrite.playback.ladder import audio_rendition
 from ferrite.transcode.argv import parse_segment_line, software_fallback_argv, transcode_argv
 from ferrite.transcode.encoders import hardware_failed, should_fall_back
 from ferrite.transcode.filters import (
@@ -19,7 +22,6 @@ from ferrite.transcode.filters import (
     filter_path,
 )
 from ferrite.transcode.job import MAX_RUN_SEGMENTS, AudioJob, BurnIn, TranscodeJob, VideoJob
-from ferrite.transcode.ladder import Rung, audio_rendition
 
 RUNG = Rung(
     "720p", "h264", 1280, 720, 3_000_000, 3_000_000, 6_000_000, None, profile="high", level=31

@@ -22,6 +22,7 @@ import av
 import pytest
 
 from ferrite.media.info import Stream
+from ferrite.media.renditions import Rung
 from ferrite.transcode.argv import (
     SegmentLine,
     parse_segment_line,
@@ -30,7 +31,6 @@ from ferrite.transcode.argv import (
 )
 from ferrite.transcode.encoders import should_fall_back
 from ferrite.transcode.job import AudioJob, BurnIn, TranscodeJob, VideoJob
-from ferrite.transcode.ladder import Rung
 from tests import media
 from tests.transcode.pgs import Box, write_sup
 

@@ -42,9 +42,9 @@ import av.stream
 
 from ferrite.errors import MediaError, Unprocessable
 from ferrite.hls import fmp4
-from ferrite.hls.bitstream import adts_frame
 from ferrite.hls.demux import Packet, read_span, time_base
 from ferrite.hls.timeline import AAC_FRAME, Span, aac_frame_range
+from ferrite.media.bitstream import adts_frame
 
 __all__ = [
     "AacTranscode",

@@ -4,7 +4,7 @@ Called by the packager (``hls/packager.py``) with an open container and the pack
 ``hls/demux.py`` read for a span. The init segment's sample entry is written by FFmpeg's
 mov muxer (see ``hls/fmp4.py`` for why), fed the stream's codec parameters and first
 packets; fragments are written by ``hls/fmp4.py`` from the packets, re-framed by
-``hls/bitstream.py`` where MP4 needs another framing than the source's.
+``media/bitstream.py`` where MP4 needs another framing than the source's.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import av.error
 import av.stream
 
 from ferrite.errors import MediaError, Unprocessable
-from ferrite.hls import bitstream, fmp4
+from ferrite.hls import fmp4
 from ferrite.hls.aacenc import audio_context
 from ferrite.hls.demux import SpanPackets, codec_name, seek_to_start, time_base
 from ferrite.hls.timeline import Span, derived_decode_times
+from ferrite.media import bitstream
 
 __all__ = [
     "FMP4_COPY_CODECS",

@@ -30,7 +30,7 @@ How the bytes are made:
   the ``moov`` is normalised by ``hls/fmp4.py``. It reads only the start of the file.
 * fMP4 media: the span's packets (``hls/demux.py``), re-framed where needed (Annex B ->
   length-prefixed, ADTS stripped, in-band HEVC parameter sets dropped for ``hvc1``;
-  ``hls/bitstream.py``) and written as one ``moof``+``mdat`` by ``hls/fmp4.py``, with
+  ``media/bitstream.py``) and written as one ``moof``+``mdat`` by ``hls/fmp4.py``, with
   decode times derived from presentation times (``hls/timeline.py``).
 * MPEG-TS: FFmpeg's mpegts muxer in memory with ``mpegts_copyts`` (no added mux delay:
   PTS = source pts + offset, 90 kHz, wrapping at 2**33), a PAT and PMT first

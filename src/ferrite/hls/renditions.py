@@ -1,10 +1,13 @@
-"""Which renditions a playback session offers, and the master playlist that lists them.
+"""The renditions a playback session offers, and the master playlist that lists them.
 
-Pure: from the probed file, the device decision, the profile and the ladder to a
-:class:`StreamSet`. Renditions are always demuxed — video-only segments, one audio
-rendition per audio track, one WebVTT rendition per text subtitle track — in fMP4 or
-MPEG-TS. That one layout serves every client (hls.js, Safari, TVs), lets a viewer switch
-audio without a new video run, and keeps each segment a function of one stream.
+Pure records: which renditions a session gets is playback's policy
+(:func:`ferrite.playback.streamset.build_stream_set`, from the probed file, the device
+decision, the profile and the ladder); this module holds the :class:`StreamSet` it
+returns and renders it as a master playlist. Renditions are always demuxed — video-only
+segments, one audio rendition per audio track, one WebVTT rendition per text subtitle
+track — in fMP4 or MPEG-TS. That one layout serves every client (hls.js, Safari, TVs),
+lets a viewer switch audio without a new video run, and keeps each segment a function of
+one stream.
 
 Rendition ids are URL-safe and session-independent (``copy``, ``720p``, ``a1-copy``,
 ``a2-aac-2ch``, ``s7``), so segment cache keys built from them are shared by every viewer
@@ -13,10 +16,9 @@ of the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
-from ferrite.errors import NoPlayableMethod
 from ferrite.hls.playlist import (
     AudioRendition as AudioEntry,
 )
@@ -28,18 +30,11 @@ from ferrite.hls.playlist import (
     estimate_bandwidth,
     render_master_playlist,
 )
-from ferrite.media.codecs import UnsupportedCodec, codec_string, video_range
-from ferrite.media.info import MediaInfo, Stream, SubtitleTrack
+from ferrite.media.codecs import codec_string, video_range
+from ferrite.media.info import Stream, SubtitleTrack
 from ferrite.media.languages import bcp47, display_name
-from ferrite.playback.decision import (
-    AudioPlan,
-    Decision,
-    PlaybackRequest,
-    SubtitleChoice,
-    decide,
-)
-from ferrite.playback.profiles import DeviceProfile
-from ferrite.transcode.ladder import AudioRendition, Rung, audio_rendition, build_ladder
+from ferrite.media.renditions import AudioRendition, Rung
+from ferrite.media.subtitles import SubtitleChoice
 
 Container = Literal["fmp4", "ts"]
 
@@ -142,92 +137,6 @@ class StreamSet:
     @property
     def segment_ext(self) -> str:
         return "m4s" if self.container == "fmp4" else "ts"
-
-
-def build_stream_set(
-    info: MediaInfo,
-    decision: Decision,
-    profile: DeviceProfile,
-    request: PlaybackRequest,
-    subtitle_tracks: tuple[tuple[int, SubtitleTrack], ...] = (),
-    *,
-    segment_copy_refusal: str | None = None,
-) -> StreamSet:
-    """The renditions of one playback; ``subtitle_tracks`` pairs database ids with tracks.
-    ``segment_copy_refusal`` as for :func:`~ferrite.playback.decision.decide`."""
-    if decision.segment_container is None or decision.video is None:
-        raise NoPlayableMethod("this playback is not HLS")
-    video_stream = next(s for s in info.streams if s.index == decision.video.stream_index)
-    ladder = build_ladder(
-        video_stream,
-        decision,
-        profile,
-        max_bitrate=request.max_bitrate,
-        max_height=request.max_height,
-    )
-    burn = decision.subtitle.choice if decision.burn_subtitle and decision.subtitle else None
-    video = tuple(
-        VideoRendition(
-            rung.id,
-            video_stream,
-            rung,
-            tone_map=decision.video.tone_map and not rung.copy,
-            deinterlace=decision.video.deinterlace and not rung.copy,
-            burn=None if rung.copy else burn,
-        )
-        for rung in ladder
-    )
-    audio = _audio_tracks(info, decision, profile, request, segment_copy_refusal)
-    texts: tuple[TextTrack, ...] = ()
-    if decision.subtitle is None or decision.subtitle.delivery != "burn":
-        texts = tuple(TextTrack(f"s{tid}", tid, t) for tid, t in subtitle_tracks if t.is_text)
-    return StreamSet(decision.segment_container, video, audio, texts)
-
-
-def _audio_tracks(
-    info: MediaInfo,
-    decision: Decision,
-    profile: DeviceProfile,
-    request: PlaybackRequest,
-    segment_copy_refusal: str | None,
-) -> tuple[AudioTrack, ...]:
-    """Every audio track as a rendition, each copied when the device decodes it."""
-    chosen = decision.audio.stream_index if decision.audio else None
-    tracks: list[AudioTrack] = []
-    for stream in info.audio:
-        plan: AudioPlan | None = decision.audio
-        if stream.index != chosen or plan is None:
-            try:
-                other = replace(request, audio_stream=stream.index)
-                refusal = segment_copy_refusal
-                plan = decide(info, profile, other, segment_copy_refusal=refusal).audio
-            except NoPlayableMethod:
-                continue
-            if plan is None:
-                continue
-            if plan.action == "copy" and not _copyable(stream, decision.segment_container):
-                continue
-        rendition = audio_rendition(plan)
-        if rendition.copy and not _has_codec_string(stream):
-            continue  # a CODECS attribute we can't write would break the master playlist
-        tracks.append(
-            AudioTrack(f"a{stream.index}-{rendition.id}", stream, rendition, stream.index == chosen)
-        )
-    return tuple(tracks)
-
-
-def _has_codec_string(stream: Stream) -> bool:
-    try:
-        codec_string(stream)
-    except UnsupportedCodec:
-        return False
-    return True
-
-
-def _copyable(stream: Stream, container: str | None) -> bool:
-    if container == "ts":
-        return stream.codec in {"aac", "ac3", "eac3", "mp3"}
-    return stream.codec in {"aac", "ac3", "eac3", "opus", "flac", "mp3", "alac"}
 
 
 def master_playlist(

@@ -12,6 +12,10 @@ Bound to 127.0.0.1 on an ephemeral port; URLs carry a random secret and a number
 maps back to a registered path, so nothing else on the machine can name a file. Each
 request runs in its own thread and closes the connection when done (HTTP/1.0), so no
 thread lingers in keep-alive; :meth:`LoopbackFeed.close` stops the server and joins them.
+
+:class:`FeedInputs` owns the choice of what ffmpeg opens (``input_for``): the path of a
+complete file, or a URL of the server, started on first use. The registry
+(``ferrite.sources``) only holds the files, so it needs nothing from here.
 """
 
 from __future__ import annotations
@@ -149,3 +153,36 @@ class LoopbackFeed:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+class FeedInputs:
+    """What ffmpeg opens for a media file: its path, or a :class:`LoopbackFeed` URL while
+    the file is registered in ``sources`` and incomplete. Thread-safe."""
+
+    def __init__(self, sources: FileSources) -> None:
+        self.sources = sources
+        self._lock = threading.Lock()
+        self._feed: LoopbackFeed | None = None
+        self._closed = False
+
+    def input_for(self, path: str) -> str:
+        """The path itself, or a loopback URL serving it while it is incomplete (the
+        server starts on first use; after :meth:`close`, always the path)."""
+        file = self.sources.get(path)
+        if file is None or file.complete():
+            return path
+        with self._lock:
+            if self._closed:
+                return path
+            if self._feed is None:
+                self._feed = LoopbackFeed(self.sources)
+            feed = self._feed
+        return feed.url(path)
+
+    def close(self) -> None:
+        """Stop the loopback server, if it ever started."""
+        with self._lock:
+            self._closed = True
+            feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.close()

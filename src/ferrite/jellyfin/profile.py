@@ -2,7 +2,7 @@
 
 Pure. Ferrite's decision engine (:mod:`ferrite.playback.decision`) then decides direct
 play, remux or transcode exactly as for its own clients; :func:`capabilities` only says
-what the device can take, in :func:`ferrite.playback.profiles.profile_from_dict`'s shape.
+what the device can take, in :func:`ferrite.playback.capabilities.profile_from_dict`'s shape.
 
 What is read (keys matched case-insensitively):
 
@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ferrite.errors import BadRequest
-from ferrite.playback.profiles import normalize_audio_codec, normalize_video_codec
+from ferrite.media.codecnames import normalize_audio_codec, normalize_video_codec
 
 _CONTAINERS: Final = {"mkv": "matroska", "m4v": "mp4", "mov": "mp4", "ts": "mpegts"}
 _HDR: Final = {

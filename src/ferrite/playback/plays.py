@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from ferrite.hls.renditions import StreamSet
 from ferrite.hls.service import MediaContext
-from ferrite.playback.decision import Decision
+from ferrite.media.renditions import Rung
+from ferrite.playback.decision_records import Decision
 from ferrite.playback.profiles import DeviceProfile
-from ferrite.transcode.ladder import Rung
 from ferrite.transcode.progressive import ProgressiveJob
 
 

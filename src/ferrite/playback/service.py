@@ -27,18 +27,21 @@ from ferrite import metrics
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.errors import BadRequest, FerriteError, NotFound
-from ferrite.hls.renditions import build_stream_set, master_playlist
+from ferrite.hls.renditions import master_playlist
 from ferrite.hls.service import HlsService
 from ferrite.library import playqueries, queries
 from ferrite.media.priority import Priority
+from ferrite.media.subtitles import SubtitleChoice
+from ferrite.playback.capabilities import resolve_device
 from ferrite.playback.contexts import MediaContexts
-from ferrite.playback.decision import Decision, PlaybackRequest, SubtitleChoice, decide
+from ferrite.playback.decision import decide
+from ferrite.playback.decision_records import Decision, PlaybackRequest
+from ferrite.playback.ladder import build_ladder
 from ferrite.playback.plays import HlsPlayback, ProgressivePlayback
-from ferrite.playback.profiles import resolve_device
 from ferrite.playback.sessions import Session, SessionRegistry
 from ferrite.playback.streams import ProgressiveStreams
+from ferrite.playback.streamset import build_stream_set
 from ferrite.transcode.admission import Admission
-from ferrite.transcode.ladder import build_ladder
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ class PlaybackService:
     ) -> None:
         """``admission``: the transcode slots progressive streams take (the run manager's:
         one slot count for the server), a queue of ``transcode_slots`` when not given;
-        ``inputs(path)``: what ffmpeg opens for a media file (``FileSources.input_for``);
+        ``inputs(path)``: what ffmpeg opens for a media file (``FeedInputs.input_for``);
         ``on_stop(session_id)``: a session ended (transcode runs forget its playheads)."""
         self.settings = settings
         self.db = db

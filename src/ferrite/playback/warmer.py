@@ -19,12 +19,13 @@ import logging
 
 from ferrite.db.engine import Database
 from ferrite.errors import FerriteError
-from ferrite.hls.renditions import build_stream_set
 from ferrite.library import queries
 from ferrite.media.priority import Priority
-from ferrite.playback.decision import PlaybackRequest, decide
-from ferrite.playback.profiles import resolve_device
+from ferrite.playback.capabilities import resolve_device
+from ferrite.playback.decision import decide
+from ferrite.playback.decision_records import PlaybackRequest
 from ferrite.playback.service import PlaybackService
+from ferrite.playback.streamset import build_stream_set
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from itertools import pairwise
 from typing import Final, Literal
 
 from ferrite.media.info import MediaInfo, Stream
-from ferrite.playback.decision import SubtitleChoice
-from ferrite.transcode.ladder import AudioRendition, Rung
+from ferrite.media.renditions import AudioRendition, Rung
+from ferrite.media.subtitles import SubtitleChoice
 
 HwAccel = Literal["none", "nvenc", "qsv", "vaapi"]
 HW_ACCELS: Final = ("none", "nvenc", "qsv", "vaapi")

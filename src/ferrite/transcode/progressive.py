@@ -33,8 +33,8 @@ from typing import Final, Literal
 
 from ferrite.errors import TranscodeError
 from ferrite.media.inputs import ffmpeg_input_args
+from ferrite.media.renditions import Rung
 from ferrite.transcode.admission import Admission, Lease, Priority
-from ferrite.transcode.ladder import Rung
 from ferrite.transcode.process import FfmpegProcess
 
 __all__ = ["ProgressiveJob", "ProgressiveStream", "progressive_argv", "progressive_chunks"]

@@ -28,7 +28,7 @@ class RunTranscoder:
         *,
         inputs: Callable[[str], str] | None = None,
     ) -> None:
-        """``inputs(path)``: what ffmpeg opens for a media file (``FileSources.input_for``:
+        """``inputs(path)``: what ffmpeg opens for a media file (``FeedInputs.input_for``:
         a loopback URL for a torrent file still downloading); default the path."""
         self.settings = settings
         self.runs = runs

@@ -37,9 +37,9 @@ import av.error
 from av.container import InputContainer
 
 from ferrite.errors import ProbeError
-from ferrite.hls.bitstream import h264_open_keyframe, is_annexb, nal_length_size
 from ferrite.library.probe.opening import reason
 from ferrite.library.probe.subtitles import decode_cues
+from ferrite.media.bitstream import h264_open_keyframe, is_annexb, nal_length_size
 from ferrite.media.info import KeyframeIndex, SubtitleCue
 
 log = logging.getLogger(__name__)

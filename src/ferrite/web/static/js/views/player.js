@@ -29,7 +29,7 @@ document.addEventListener('click', (e) => {
 const HEIGHTS = [2160, 1440, 1080, 720, 480, 360];
 const MAX_RECOVERIES = 2;
 const METHODS = { direct: 'Direct play', remux: 'Direct stream', transcode: 'Converting' };
-// The decision's reason codes (ferrite.playback.decision.REASONS), for people.
+// The decision's reason codes (ferrite.playback.decision_records.REASONS), for people.
 const REASONS = {
   hls_required: 'streamed as HLS',
   container_not_supported: 'container not supported',

@@ -8,14 +8,13 @@ from fractions import Fraction
 import pytest
 
 from ferrite.media.info import MediaInfo, Stream
-from ferrite.playback.decision import AudioPlan, PlaybackRequest, decide
-from ferrite.playback.profiles import (
-    BUILTIN_PROFILES,
-    DeviceProfile,
-    get_profile,
-    profile_from_dict,
-)
-from ferrite.transcode.ladder import Rung, audio_rendition, build_ladder, h264_level
+from ferrite.media.renditions import Rung
+from ferrite.playback.capabilities import profile_from_dict
+from ferrite.playback.decision import decide
+from ferrite.playback.decision_records import AudioPlan, PlaybackRequest
+from ferrite.playback.devices import BUILTIN_PROFILES, get_profile
+from ferrite.playback.ladder import audio_rendition, build_ladder, h264_level
+from ferrite.playback.profiles import DeviceProfile
 from tests.playback import samples as s
 
 

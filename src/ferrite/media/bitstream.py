@@ -1,7 +1,8 @@
 """Elementary-stream surgery for stream copy: NAL unit framing and ADTS headers.
 
 Pure functions over ``bytes``; the packager (``hls/packager.py``) calls them on demuxed
-packets before they go into an fMP4 ``mdat``.
+packets before they go into an fMP4 ``mdat``, and the probe (``library/probe.py``) reads
+keyframes with them: media vocabulary, below both.
 
 * H.264/HEVC samples in MP4/CMAF are *length-prefixed* NAL units (the size of the
   prefix comes from the ``avcC``/``hvcC`` record); MPEG-TS and raw streams carry
