@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from tests import media
+from tests import media, postgres
 
 # No wall-clock deadlines: speed is measured by benchmarks, never by tests, and a loaded
 # 2-core CI machine makes timings meaningless.
@@ -80,3 +80,28 @@ def library_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("library")
     media.build_library(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[postgres.Cluster]:
+    """A throwaway PostgreSQL server for the session (see tests/postgres.py)."""
+    try:
+        cluster = postgres.Cluster()
+    except postgres.Unavailable as exc:
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=postgres.backends())
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The database of a test that runs on every backend in FERRITE_TEST_DATABASE: ``""``
+    for SQLite (each fixture's own file, as before), else a fresh PostgreSQL database
+    already at the newest migration (migrating is the migration tests' business)."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    cluster: postgres.Cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.create_database(migrated=True)
+    yield url
+    cluster.drop_database(url)

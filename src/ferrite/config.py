@@ -63,7 +63,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "demo", _bool, True, "Generate and serve a demo library when no library is configured."
     ),
-    Setting("database_url", str, "", "SQLAlchemy URL; empty means SQLite in the data directory."),
+    Setting(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy URL; empty means SQLite in the data directory. Several nodes share a "
+        "PostgreSQL database: postgresql+psycopg://user:password@host:5432/ferrite.",
+    ),
     Setting("watch", _bool, True, "Watch library folders and rescan changed paths while serving."),
     Setting(
         "watch_debounce_ms", int, 1500, "Quiet time before a batch of file changes is scanned."

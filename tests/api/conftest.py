@@ -31,10 +31,11 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, database_url: str) -> Settings:
     return config.load(
         {
             "data_dir": tmp_path / "data",
+            "database_url": database_url,
             "watch": False,
             "warm_segments": 0,  # no background warming in tests
             "demo": False,

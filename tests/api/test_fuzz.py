@@ -26,18 +26,25 @@ from hypothesis.errors import Unsatisfiable
 from ferrite import config
 from ferrite.app import create_app
 from ferrite.auth.passwords import Passwords
+from tests import postgres
 from tests.api.server import AppClient, ServerThread
 
 EXAMPLES = 8  # per operation and generation mode
 SKIP = {("POST", "/api/auth/logout"), ("POST", "/api/torrents")}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
+@pytest.fixture(scope="module", params=postgres.backends())
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[AppClient]:
     data = tmp_path_factory.mktemp("fuzz") / "data"
+    url = ""  # SQLite in the data directory
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_cluster").create_database(migrated=True)
     settings_ = config.load(
         {
             "data_dir": data,
+            "database_url": url,
             "watch": False,
             "demo": False,
             "libraries": (),
@@ -58,6 +65,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
     finally:
         srv.stop()
         passwords.close()
+        if url:
+            request.getfixturevalue("pg_cluster").drop_database(url)
 
 
 def _token(c: AppClient) -> str:

@@ -35,10 +35,11 @@ def wait_scanned(
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[AppClient]:
+def live(tmp_path: Path, database_url: str) -> Iterator[AppClient]:
     settings = config.load(
         {
             "data_dir": tmp_path / "data",
+            "database_url": database_url,
             "watch": False,
             "warm_segments": 0,  # no background warming in tests
             "demo": False,
@@ -192,10 +193,13 @@ class GatedScanner(Scanner):
         return super().scan_library(library_id, paths, **kw)
 
 
-def test_serve_does_not_wait_for_the_scan(tmp_path: Path, library_root: Path) -> None:
+def test_serve_does_not_wait_for_the_scan(
+    tmp_path: Path, library_root: Path, database_url: str
+) -> None:
     settings: Settings = config.load(
         {
             "data_dir": tmp_path / "data",
+            "database_url": database_url,
             "watch": False,
             "warm_segments": 0,  # no background warming in tests
             "demo": False,

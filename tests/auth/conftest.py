@@ -34,8 +34,8 @@ def cheap_passwords() -> Iterator[Passwords]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'test.db'}")
+def db(tmp_path: Path, database_url: str) -> Iterator[Database]:
+    database = Database(database_url or f"sqlite:///{tmp_path / 'test.db'}")
     database.migrate()
     yield database
     database.close()

@@ -1,4 +1,5 @@
-"""Fixtures for the library tests: a migrated SQLite database, settings, a writable copy of
+"""Fixtures for the library tests: a migrated database (SQLite, or PostgreSQL too: see
+FERRITE_TEST_DATABASE in tests/postgres.py), settings, a writable copy of
 the generated library."""
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'data' / 'ferrite.db'}", readers=2)
+def db(tmp_path: Path, database_url: str) -> Iterator[Database]:
+    sqlite_url = f"sqlite:///{tmp_path / 'data' / 'ferrite.db'}"
+    database = Database(database_url or sqlite_url, readers=2)
     database.migrate()
     yield database
     database.close()

@@ -125,6 +125,6 @@ def test_delete_takes_items_files_and_search_rows(
         return int(c.execute(select(func.count()).select_from(table)).scalar_one())
 
     assert db.read_sync(lambda c: (count(c, items), count(c, media_files))) == (0, 0)
-    assert (
-        db.read_sync(lambda c: c.execute(text("SELECT count(*) FROM items_fts")).scalar_one()) == 0
-    )
+    search_table = "items_fts" if db.is_sqlite else "items_search"
+    sql = text(f"SELECT count(*) FROM {search_table}")
+    assert db.read_sync(lambda c: c.execute(sql).scalar_one()) == 0

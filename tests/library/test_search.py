@@ -7,6 +7,8 @@ import operator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ferrite.db.engine import Database
@@ -138,6 +140,30 @@ def test_paging(db: Database, libs: dict[str, int]) -> None:
 def test_user_input_never_breaks_the_query(db: Database, libs: dict[str, int], q: str) -> None:
     find(db, q)  # no FTS5 syntax error
     assert fts_query(q) is None or '"' not in fts_query(q).replace('"*', "").replace(' "', "")[1:]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "q",
+    ["a" * 100_000, "alien " * 10_000, "é" * 5_000 + " alien", "alien\x00", "\x00", "\u0301",
+     "' & | ! <-> :*", "alien:*A", "alien & !predator", "websearch OR \"to tsquery\" -x",
+     "\\'\\", "🎬 alien", "x" * 3_000 + " y"],
+)  # fmt: skip
+def test_hostile_input_on_every_backend(db: Database, libs: dict[str, int], q: str) -> None:
+    # PostgreSQL: no tsquery syntax error, no NUL in a query, no "word too long".
+    found = find(db, q)
+    assert set(found) <= all_ids(db)
+    if q in ("alien\x00", "alien:*A", "🎬 alien"):  # the punctuation is no operator
+        assert libs["alien"] in found
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(q=st.text(max_size=300))
+def test_any_text_is_a_valid_search(db: Database, libs: dict[str, int], q: str) -> None:
+    assert set(find(db, q)) <= all_ids(db)
+
+
+def all_ids(db: Database) -> set[int]:
+    return set(db.read_sync(lambda c: c.execute(select(items.c.id)).scalars().all()))
 
 
 @pytest.mark.parametrize("q", ["", "   ", "!!!", "*", '""', "-"])

@@ -17,8 +17,12 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ferrite.auth.tokens import Principal
+from ferrite.db import dialect
 from ferrite.db.schema import libraries, user_libraries, users
 from ferrite.errors import Conflict, NotFound, Unprocessable
+
+#: The lock (ferrite.db.dialect.lock) of checks across users: first setup, last admin.
+USERS = "users"
 
 _USERNAME = re.compile(r"[\w.@+\- ]{1,64}")
 
@@ -91,7 +95,9 @@ def _records(conn: Connection, where: object | None = None) -> list[UserRecord]:
     if where is not None:
         query = query.where(where)  # type: ignore[arg-type]
     rows = conn.execute(query).mappings().all()
-    grants = _grants(conn, [r["id"] for r in rows]) if rows else {}
+    # Asked even for no rows: a login costs the same round trips whether or not the user
+    # exists (on a networked database they are a timing signal).
+    grants = _grants(conn, [r["id"] for r in rows])
     return [
         UserRecord(
             id=r["id"],
@@ -113,6 +119,8 @@ def get_user(conn: Connection, user_id: int) -> UserRecord | None:
 
 
 def find_by_username(conn: Connection, username: str) -> UserRecord | None:
+    if "\x00" in username:
+        return None  # no valid username has one (and PostgreSQL's text can't hold it)
     found = _records(conn, users.c.username_key == username_key(username))
     return found[0] if found else None
 
@@ -165,6 +173,8 @@ def create_user(
 ) -> UserRecord:
     """Insert a user; with ``only_if_empty`` (first-run setup) 409 once any user exists."""
     username = validate_username(username)
+    if only_if_empty:
+        dialect.lock(conn, USERS)  # two concurrent setups: the second sees the first
     if only_if_empty and count_users(conn):
         raise Conflict("Setup is already done: a user exists. Log in instead.")
     if _name_taken(conn, username):
@@ -193,6 +203,8 @@ def create_user(
 
 
 def _other_enabled_admins(conn: Connection, user_id: int) -> int:
+    # Two admins demoting each other at once must not both see the other one enabled.
+    dialect.lock(conn, USERS)
     query = (
         select(func.count())
         .select_from(users)

@@ -22,6 +22,18 @@ from sqlalchemy import (
     false,
     func,
 )
+from sqlalchemy.dialects import postgresql
+
+from ferrite.db import dialect
+
+#: Integers that outgrow 32 bits (byte sizes, nanosecond times, pts): SQLite's INTEGER is
+#: 64-bit already (and stays as it was); PostgreSQL's is not.
+BigInt = Integer().with_variant(BigInteger(), "postgresql")
+#: Row ids: SQLite's INTEGER PRIMARY KEY (the rowid, 64-bit); BIGSERIAL on PostgreSQL, so
+#: any id the API accepts (up to 2**62) compares instead of overflowing an int4.
+Id = Integer().with_variant(BigInteger(), "postgresql")
+#: Sort keys compare bytewise on both engines (ferrite.db.dialect.SORT_COLLATION).
+SortKey = Text().with_variant(postgresql.TEXT(collation=dialect.SORT_COLLATION), "postgresql")
 
 metadata = MetaData(
     naming_convention={
@@ -35,7 +47,7 @@ metadata = MetaData(
 libraries = Table(
     "libraries",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("kind", String(16), nullable=False),  # movies | shows | mixed
     Column("created_at", Float, nullable=False),
@@ -45,7 +57,7 @@ libraries = Table(
 library_paths = Table(
     "library_paths",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column(
         "library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True
     ),
@@ -55,12 +67,12 @@ library_paths = Table(
 items = Table(
     "items",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False),
     Column("parent_id", ForeignKey("items.id", ondelete="CASCADE"), index=True),
     Column("kind", String(16), nullable=False),  # movie | show | season | episode
     Column("title", Text, nullable=False),
-    Column("sort_title", Text, nullable=False),
+    Column("sort_title", SortKey, nullable=False),
     Column("year", Integer),
     Column("season_number", Integer),
     Column("episode_number", Integer),
@@ -76,14 +88,14 @@ items = Table(
 media_files = Table(
     "media_files",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column(
         "library_id", ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False, index=True
     ),
     Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), index=True),
     Column("path", Text, nullable=False, unique=True),
-    Column("size", Integer, nullable=False),
-    Column("mtime_ns", Integer, nullable=False),
+    Column("size", BigInt, nullable=False),
+    Column("mtime_ns", BigInt, nullable=False),
     # Which file the scan saw (inode, device): direct play refuses another one at the path.
     Column("inode", BigInteger),
     Column("device", BigInteger),
@@ -141,7 +153,7 @@ keyframes = Table(
     Column("stream_index", Integer, nullable=False),
     Column("time_base", String(32), nullable=False),
     Column("count", Integer, nullable=False),
-    Column("end_pts", Integer, nullable=False),
+    Column("end_pts", BigInt, nullable=False),
     Column("pts", LargeBinary, nullable=False),  # ferrite.media.keyframes.pack_deltas
     Column("positions", LargeBinary),
     Column("open_gop", Boolean, nullable=False, default=False, server_default=false()),
@@ -150,7 +162,7 @@ keyframes = Table(
 subtitle_tracks = Table(
     "subtitle_tracks",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("file_id", ForeignKey("media_files.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("stream_index", Integer),  # NULL for sidecar files
     Column("path", Text),  # sidecar file; NULL for embedded
@@ -166,7 +178,7 @@ subtitle_tracks = Table(
 users = Table(
     "users",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("username", String(64), nullable=False),
     # users.username_key(username): NFKC + casefold, computed in Python (SQLite's lower()
     # folds ASCII only). Nullable only because SQLite cannot add a NOT NULL column.
@@ -209,12 +221,15 @@ favorites = Table(
     Column("created_at", Float, nullable=False),
 )
 
-# FTS5 over titles lives outside the metadata (a virtual table): see migrations and
-# ferrite.library.search. Columns: title, context (show/season names), filename.
-FTS_TABLE = "items_fts"
+# Title search lives outside the metadata (SQLite: an FTS5 virtual table; PostgreSQL: a
+# table with a generated tsvector column): see the first migration and ferrite.db.dialect.
+# Columns: title, context (show/season names), filename.
+FTS_TABLE = dialect.FTS_TABLE
+SEARCH_TABLE = dialect.SEARCH_TABLE
 
 __all__ = [
     "FTS_TABLE",
+    "SEARCH_TABLE",
     "items",
     "keyframes",
     "libraries",
@@ -234,7 +249,7 @@ __all__ = [
 torrents = Table(
     "torrents",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", Id, primary_key=True),
     Column("info_hash", String(64), nullable=False, unique=True),  # v1 hex, else v2 hex
     Column("name", Text, nullable=False),
     Column("source_kind", String(8), nullable=False),  # magnet | torrent
@@ -253,7 +268,7 @@ torrent_files = Table(
     Column("torrent_id", ForeignKey("torrents.id", ondelete="CASCADE"), primary_key=True),
     Column("file_index", Integer, primary_key=True),
     Column("path", Text, nullable=False),
-    Column("size", Integer, nullable=False),
+    Column("size", BigInt, nullable=False),
     Column("media_file_id", ForeignKey("media_files.id", ondelete="SET NULL"), index=True),
     Column("item_id", ForeignKey("items.id", ondelete="SET NULL"), index=True),
 )

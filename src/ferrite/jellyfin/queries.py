@@ -26,9 +26,8 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ferrite.db import dialect
 from ferrite.db.schema import favorites, items, progress
 from ferrite.errors import NotFound
 from ferrite.library.queries import ITEM_COLUMNS
@@ -269,8 +268,9 @@ def set_favorite(
     if exists is None:
         raise NotFound("Item not found.")
     if favorite:
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = dialect_insert(favorites).values(user_id=user_id, item_id=item_id, created_at=now)
+        stmt = dialect.insert(conn, favorites).values(
+            user_id=user_id, item_id=item_id, created_at=now
+        )
         conn.execute(stmt.on_conflict_do_nothing())
     else:
         conn.execute(

@@ -15,9 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from ferrite.db import dialect
 from ferrite.db.schema import items, media_files
 from ferrite.library import search
 from ferrite.library.naming import ParsedName, normalize_title, sort_title
+
+#: The lock (ferrite.db.dialect.lock) of the library's item tree of shows, seasons, items.
+ITEM_TREE = "items"
 
 
 def _season_title(season: int) -> str:
@@ -162,6 +166,7 @@ def attach(
     """Point ``file_id`` at the item its name describes (finding or creating the show and
     season), keeping ``old_item`` -- renamed in place -- when it would otherwise be left
     without files. Prunes what the file leaves empty; refreshes search rows."""
+    dialect.lock(conn, ITEM_TREE)  # find-or-create and prune: one writer at a time
     title = _leaf_title(parsed, path)
     season_id = _ensure_season(conn, library_id, parsed, now) if parsed.kind == "episode" else None
     if parsed.kind == "movie":
@@ -221,6 +226,7 @@ def _reindex(conn: Connection, item_id: int) -> None:
 
 def prune(conn: Connection, item_id: int | None) -> None:
     """Delete ``item_id`` and then its ancestors while they have no files and no children."""
+    dialect.lock(conn, ITEM_TREE)
     while item_id is not None:
         has_file = conn.execute(
             select(media_files.c.id).where(media_files.c.item_id == item_id).limit(1)

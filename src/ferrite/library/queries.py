@@ -23,18 +23,13 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
-    column,
     func,
-    literal_column,
     select,
-    table,
     true,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ferrite.db import dialect
 from ferrite.db.schema import (
-    FTS_TABLE,
     items,
     library_paths,
     media_files,
@@ -44,7 +39,7 @@ from ferrite.db.schema import (
 )
 from ferrite.errors import NotFound, Unprocessable
 from ferrite.library.roots import real_roots
-from ferrite.library.search import WEIGHTS, fts_query
+from ferrite.library.search import words as search_words
 
 Libraries = frozenset[int] | None
 SortKey = Literal["title", "-title", "added", "-added", "year", "-year"]
@@ -52,9 +47,6 @@ SORT_KEYS: tuple[str, ...] = ("title", "-title", "added", "-added", "year", "-ye
 ITEM_KINDS: tuple[str, ...] = ("movie", "show", "season", "episode")
 PLAYABLE_KINDS = frozenset({"movie", "episode"})
 TOP_LEVEL_KINDS = ("movie", "show")
-
-# The FTS5 virtual table (created by the migrations, maintained by ferrite.library.search).
-_fts = table(FTS_TABLE, column("rowid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +216,8 @@ def list_items(
     """A page of items the caller may see, each with the caller's progress.
 
     Without ``parent_id``, ``kind`` or ``q`` it lists top-level items (movies and shows).
-    ``q`` searches titles (FTS5 on SQLite) and sorts by relevance unless ``sort`` is given.
+    ``q`` searches titles (FTS5 on SQLite, a tsvector on PostgreSQL) and sorts by
+    relevance unless ``sort`` is given.
     """
     if libraries is not None and not libraries:
         return ItemPage([], 0)
@@ -237,14 +230,11 @@ def list_items(
         where.append(items.c.parent_id == parent_id)
     if kind is not None:
         where.append(items.c.kind == kind)
-    match: str | None = None
+    terms: list[str] = []
     if q is not None and q.strip():
-        if conn.dialect.name == "sqlite":
-            match = fts_query(q)
-            if match is None:
-                return ItemPage([], 0)
-        else:
-            where.append(items.c.title.ilike("%" + q.strip().replace("%", r"\%") + "%"))
+        terms = search_words(q)
+        if not terms:
+            return ItemPage([], 0)
     elif parent_id is None and kind is None:
         # Top level. Movies and shows are exactly the items without a parent; saying it
         # with the kind lets SQLite walk ix_items_library_kind_sort in title order.
@@ -254,22 +244,13 @@ def list_items(
     # hits), then those rows with the caller's progress. Joining progress before the
     # ORDER BY ... LIMIT would join every candidate row, not just the page.
     count = select(func.count()).select_from(items)
-    if match is not None:
+    if terms:
         # MATERIALIZED: run the MATCH once. Left to itself, SQLite may probe the FTS
         # index once per items row (seconds at 50,000 items).
-        fts_match = literal_column(FTS_TABLE).op("MATCH")(match)
-        hits = (
-            select(
-                _fts.c.rowid.label("id"),
-                func.bm25(literal_column(FTS_TABLE), *WEIGHTS).label("rank"),
-            )
-            .where(fts_match)
-            .cte("hits")
-            .prefix_with("MATERIALIZED")
-        )
+        hits = dialect.hits(conn, terms).cte("hits").prefix_with("MATERIALIZED")
         ids_query = select(items.c.id).select_from(hits.join(items, items.c.id == hits.c.id))
         order = _order(sort or "rank", hits.c.rank)
-        count = count.where(items.c.id.in_(select(_fts.c.rowid).where(fts_match)))
+        count = count.where(items.c.id.in_(dialect.matching_ids(conn, terms)))
     else:
         ids_query = select(items.c.id)
         order = _order(sort or "title")
@@ -441,8 +422,7 @@ def put_progress(
         "played": done,
         "updated_at": now,
     }
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = dialect_insert(progress).values(**values)
+    stmt = dialect.insert(conn, progress).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[progress.c.user_id, progress.c.item_id],
         set_={"position_s": position_s, "played": done, "updated_at": now},

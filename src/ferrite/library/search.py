@@ -1,4 +1,7 @@
-"""Title search: SQLite FTS5 over items, ranked by bm25, limited to the caller's libraries.
+"""Title search over items, ranked, limited to the caller's libraries.
+
+SQLite: FTS5 ranked by bm25; PostgreSQL: a ``tsvector`` column ranked by ``ts_rank``
+(the differences live in :mod:`ferrite.db.dialect`). The SQLite side:
 
 The ``items_fts`` virtual table (see the first migration) has one row per searchable
 item, ``rowid = items.id``, with three columns:
@@ -13,8 +16,8 @@ tokenizer is ``unicode61 remove_diacritics 2`` with prefix indexes of 2 and 3 ch
 so "amelie" finds "Amélie" and "ame" finds it too. Rows are written by
 :mod:`ferrite.library.store` in the same transaction as their item.
 
-User input never reaches FTS5 syntax: :func:`fts_query` keeps only words, quotes each
-one and makes it a prefix (``"ame"* "ten"*``): every word must match (AND).
+User input never reaches FTS5 or tsquery syntax: :func:`words` keeps only words, and
+each one becomes a quoted prefix (``"ame"* "ten"*``): every word must match (AND).
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, case, func, select
 
-from ferrite.db.schema import FTS_TABLE
+from ferrite.db import dialect
+from ferrite.db.dialect import WEIGHTS
+from ferrite.db.schema import items
 
-#: Relative weights of title, context and filename in bm25.
-WEIGHTS = (10.0, 4.0, 1.0)
+__all__ = ["MAX_TERMS", "WEIGHTS", "fts_query", "index_item", "search", "words"]
+
 #: More words than this are ignored (a pasted paragraph is not a title).
 MAX_TERMS = 12
 
@@ -43,47 +48,30 @@ def fts_query(q: str, *, column: str | None = None) -> str | None:
     >>> fts_query("big test", column="title")
     'title:"big"* title:"test"*'
     """
-    words = _WORD.findall(q)[:MAX_TERMS]
-    if not words:
-        return None
-    prefix = f"{column}:" if column else ""
-    return " ".join(f'{prefix}"{w}"*' for w in words)
+    terms = words(q)
+    return dialect.fts_match(terms, column) if terms else None
+
+
+def words(q: str) -> list[str]:
+    """The words of user input ``q`` that a search uses (at most :data:`MAX_TERMS`)."""
+    return _WORD.findall(q)[:MAX_TERMS]
 
 
 def index_item(
     conn: Connection, item_id: int, *, title: str, context: str = "", filename: str = ""
 ) -> None:
     """Insert or replace the search row of ``item_id``."""
-    if conn.dialect.name != "sqlite":
-        return
-    conn.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id"), {"id": item_id})
-    conn.execute(
-        text(f"INSERT INTO {FTS_TABLE} (rowid, title, context, filename) VALUES (:id, :t, :c, :f)"),
-        {"id": item_id, "t": title, "c": context, "f": filename},
-    )
+    dialect.index_item(conn, item_id, title, context, filename)
 
 
 def unindex_items(conn: Connection, item_ids: Iterable[int]) -> None:
     """Remove the search rows of ``item_ids`` (before or after deleting the items)."""
-    if conn.dialect.name != "sqlite":
-        return
-    ids = list(item_ids)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        marks = ",".join(str(int(x)) for x in chunk)
-        conn.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({marks})"))
+    dialect.unindex_items(conn, item_ids)
 
 
 def unindex_library(conn: Connection, library_id: int) -> None:
     """Remove the search rows of every item of a library (before deleting it)."""
-    if conn.dialect.name != "sqlite":
-        return
-    conn.execute(
-        text(
-            f"DELETE FROM {FTS_TABLE} WHERE rowid IN (SELECT id FROM items WHERE library_id = :lib)"
-        ),
-        {"lib": library_id},
-    )
+    dialect.unindex_library(conn, library_id)
 
 
 def search(
@@ -102,52 +90,29 @@ def search(
 
     Order: items whose *title* holds every word come first, shorter titles first ("alien"
     ranks "Alien" before "Aliens" before "Alien Worlds"); then everything else (episodes
-    found by their show's name, matches in file names) by weighted bm25
-    (:data:`WEIGHTS`); ties by id, so pages are stable. bm25 alone would put a show
-    above the film of the same name: it normalises by the whole row's length, and a show
-    has no file name.
+    found by their show's name, matches in file names) by weighted rank (bm25 on SQLite,
+    ``ts_rank`` on PostgreSQL, :data:`WEIGHTS`); ties by id, so pages are stable. The
+    rank alone would put a show above the film of the same name: bm25 normalises by the
+    whole row's length, and a show has no file name.
     """
-    match = fts_query(q)
-    title_match = fts_query(q, column="title")
-    if match is None or (library_ids is not None and not library_ids) or limit <= 0:
+    terms = words(q)
+    if not terms or (library_ids is not None and not library_ids) or limit <= 0:
         return []
-    params: dict[str, object] = {
-        "match": match,
-        "title_match": title_match,
-        "limit": int(limit),
-        "offset": max(0, int(offset)),
-    }
-    where = []
+    hits = dialect.hits(conn, terms, in_title=True).cte("hits")
+    query = (
+        select(items.c.id)
+        .select_from(hits.join(items, items.c.id == hits.c.id))
+        .order_by(
+            hits.c.in_title.desc(),
+            case((hits.c.in_title, func.length(items.c.title))),
+            hits.c.rank,
+            items.c.id,
+        )
+        .limit(int(limit))
+        .offset(max(0, int(offset)))
+    )
     if library_ids is not None:
-        where.append(f"i.library_id IN ({','.join(str(int(x)) for x in library_ids)})")
+        query = query.where(items.c.library_id.in_([int(x) for x in library_ids]))
     if kind is not None:
-        where.append("i.kind = :kind")
-        params["kind"] = kind
-    filters = "".join(f" AND {w}" for w in where)
-    if conn.dialect.name != "sqlite":
-        return _search_like(conn, q, filters, params)
-    w_title, w_context, w_file = WEIGHTS
-    sql = (
-        f"WITH hits AS (SELECT rowid AS id, bm25({FTS_TABLE}, {w_title}, {w_context}, {w_file}) "
-        f"AS score FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match), "
-        f"titled AS (SELECT rowid AS id FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :title_match) "
-        "SELECT i.id FROM hits h JOIN items i ON i.id = h.id "
-        "LEFT JOIN titled t ON t.id = h.id "
-        f"WHERE 1{filters} "
-        "ORDER BY t.id IS NULL, CASE WHEN t.id IS NOT NULL THEN length(i.title) END, "
-        "h.score, i.id LIMIT :limit OFFSET :offset"
-    )
-    return [row[0] for row in conn.execute(text(sql), params)]
-
-
-def _search_like(conn: Connection, q: str, filters: str, params: dict[str, object]) -> list[int]:
-    """Unranked fallback for databases without FTS5: every word in the title."""
-    conds = []
-    for n, word in enumerate(_WORD.findall(q)[:MAX_TERMS]):
-        conds.append(f"lower(i.title) LIKE :w{n}")
-        params[f"w{n}"] = f"%{word.lower()}%"
-    sql = (
-        f"SELECT i.id FROM items i WHERE i.kind != 'season' AND {' AND '.join(conds)}{filters} "
-        "ORDER BY i.sort_title, i.id LIMIT :limit OFFSET :offset"
-    )
-    return [row[0] for row in conn.execute(text(sql), params)]
+        query = query.where(items.c.kind == kind)
+    return list(conn.execute(query).scalars())

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from ferrite.db import dialect
 from ferrite.db.schema import media_files, torrent_files, torrents
 from ferrite.library import libraries, store
 from ferrite.library.files import FileFacts
@@ -66,6 +67,7 @@ def fingerprint_of(info_hash: str, index: int) -> str:
 def ensure_library(conn: Connection, root: Path, now: float) -> int:
     """The library holding the torrents' folder: the "Torrents" library (kind mixed),
     created on the first torrent; or the user's library if the folder lies inside one."""
+    dialect.lock(conn, "torrent-library")  # two first torrents at once: one library
     owner = libraries.library_for_path(conn, root)
     if owner is not None:
         return owner[0]

@@ -6,6 +6,13 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+# PostgreSQL only: 64-bit ids, sizes and times (SQLite's INTEGER already is: ids stay its
+# rowids) and bytewise sort keys (ferrite.db.dialect); SQLite's DDL is unchanged.
+ID = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
+BIG = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
+SORT_KEY = sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
 
 revision = "0001"
 down_revision = None
@@ -16,7 +23,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "libraries",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
@@ -24,10 +31,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "library_paths",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column(
             "library_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("libraries.id", ondelete="CASCADE"),
             nullable=False,
         ),
@@ -36,17 +43,17 @@ def upgrade() -> None:
     op.create_index("ix_library_paths_library_id", "library_paths", ["library_id"])
     op.create_table(
         "items",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column(
             "library_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("libraries.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("parent_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE")),
+        sa.Column("parent_id", ID, sa.ForeignKey("items.id", ondelete="CASCADE")),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("title", sa.Text, nullable=False),
-        sa.Column("sort_title", sa.Text, nullable=False),
+        sa.Column("sort_title", SORT_KEY, nullable=False),
         sa.Column("year", sa.Integer),
         sa.Column("season_number", sa.Integer),
         sa.Column("episode_number", sa.Integer),
@@ -60,17 +67,17 @@ def upgrade() -> None:
     op.create_index("ix_items_library_kind_sort", "items", ["library_id", "kind", "sort_title"])
     op.create_table(
         "media_files",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column(
             "library_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("libraries.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE")),
+        sa.Column("item_id", ID, sa.ForeignKey("items.id", ondelete="CASCADE")),
         sa.Column("path", sa.Text, nullable=False, unique=True),
-        sa.Column("size", sa.Integer, nullable=False),
-        sa.Column("mtime_ns", sa.Integer, nullable=False),
+        sa.Column("size", BIG, nullable=False),
+        sa.Column("mtime_ns", BIG, nullable=False),
         sa.Column("fingerprint", sa.String(40), nullable=False),
         sa.Column("container", sa.String(32)),
         sa.Column("duration_s", sa.Float),
@@ -87,7 +94,7 @@ def upgrade() -> None:
         "streams",
         sa.Column(
             "file_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("media_files.id", ondelete="CASCADE"),
             primary_key=True,
         ),
@@ -126,23 +133,23 @@ def upgrade() -> None:
         "keyframes",
         sa.Column(
             "file_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("media_files.id", ondelete="CASCADE"),
             primary_key=True,
         ),
         sa.Column("stream_index", sa.Integer, nullable=False),
         sa.Column("time_base", sa.String(32), nullable=False),
         sa.Column("count", sa.Integer, nullable=False),
-        sa.Column("end_pts", sa.Integer, nullable=False),
+        sa.Column("end_pts", BIG, nullable=False),
         sa.Column("pts", sa.LargeBinary, nullable=False),
         sa.Column("positions", sa.LargeBinary),
     )
     op.create_table(
         "subtitle_tracks",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column(
             "file_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("media_files.id", ondelete="CASCADE"),
             nullable=False,
         ),
@@ -159,7 +166,7 @@ def upgrade() -> None:
     op.create_index("ix_subtitle_tracks_file_id", "subtitle_tracks", ["file_id"])
     op.create_table(
         "users",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column("username", sa.String(64), nullable=False),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("is_admin", sa.Boolean, nullable=False),
@@ -170,33 +177,40 @@ def upgrade() -> None:
     op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
     op.create_table(
         "user_libraries",
-        sa.Column(
-            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
         sa.Column(
             "library_id",
-            sa.Integer,
+            ID,
             sa.ForeignKey("libraries.id", ondelete="CASCADE"),
             primary_key=True,
         ),
     )
     op.create_table(
         "progress",
-        sa.Column(
-            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-        ),
-        sa.Column(
-            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("item_id", ID, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("position_s", sa.Float, nullable=False),
         sa.Column("played", sa.Boolean, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_index("ix_progress_user_updated", "progress", ["user_id", "updated_at"])
-    # Title search. rowid = items.id; maintained by ferrite.library.search in the same
-    # transaction as the item. remove_diacritics 2 folds "Amélie" and "Amelie" together.
-    if op.get_bind().dialect.name != "sqlite":
-        return  # PostgreSQL search uses a tsvector expression index (not yet migrated)
+    # Title search, maintained by ferrite.db.dialect in the same transaction as the item.
+    if op.get_bind().dialect.name == "postgresql":
+        # The text is folded in Python (no diacritics, lower case, words only); the
+        # generated tsvector weighs title A, context B, file names C.
+        op.execute(
+            "CREATE TABLE items_search ("
+            "item_id bigint PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE, "
+            "title text NOT NULL DEFAULT '', context text NOT NULL DEFAULT '', "
+            "filename text NOT NULL DEFAULT '', "
+            "document tsvector GENERATED ALWAYS AS ("
+            "setweight(to_tsvector('simple'::regconfig, title), 'A') || "
+            "setweight(to_tsvector('simple'::regconfig, context), 'B') || "
+            "setweight(to_tsvector('simple'::regconfig, filename), 'C')) STORED)"
+        )
+        op.execute("CREATE INDEX ix_items_search_document ON items_search USING gin (document)")
+        return
+    # SQLite: rowid = items.id. remove_diacritics 2 folds "Amélie" and "Amelie" together.
     op.execute(
         "CREATE VIRTUAL TABLE items_fts USING fts5("
         "title, context, filename, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
@@ -206,6 +220,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE items_fts")
+    else:
+        op.execute("DROP TABLE items_search")
     for table in (
         "progress",
         "user_libraries",

@@ -7,6 +7,9 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
+# Ids are 64-bit on both engines (SQLite's rowids already are; see 0001).
+ID = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -16,12 +19,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "favorites",
-        sa.Column(
-            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-        ),
-        sa.Column(
-            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("item_id", ID, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("created_at", sa.Float, nullable=False),
     )
 
