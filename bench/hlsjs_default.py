@@ -200,7 +200,7 @@ def prepare(data_dir: Path, movies: Path) -> None:
             assert r.status_code == 201, r.text
             while any(lib["scanning"] for lib in c.get("/api/libraries", headers=h).json()):
                 time.sleep(0.2)
-        warmer = server.app.state.services.extras["warmer"]
+        warmer = server.app.state.services.warmer
         warmer.poke()
         time.sleep(1)
         while not warmer.idle.is_set():

@@ -130,7 +130,7 @@ def add(live: Any, torrent: bytes, seeder: Seeder) -> dict[str, Any]:
 
 
 def pieces(live: Any, torrent_id: int) -> list[bool]:
-    return list(live.services.extras["torrents"]._engine.piece_map(torrent_id))
+    return list(live.services.torrents._engine.piece_map(torrent_id))
 
 
 def start_run(

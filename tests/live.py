@@ -37,12 +37,12 @@ class Live:
 
     @property
     def playback(self) -> PlaybackService:
-        pb: PlaybackService = self.client.app.state.services.extras["playback"]
+        pb: PlaybackService = self.client.app.state.services.playback
         return pb
 
     @property
     def runs(self) -> RunManager:
-        runs: RunManager = self.client.app.state.services.extras["runs"]
+        runs: RunManager = self.client.app.state.services.runs
         return runs
 
     def play(self, title: str, device: Any = "chrome", **body: Any) -> dict[str, Any]:

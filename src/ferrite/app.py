@@ -8,8 +8,11 @@ Structure, so a new feature knows where to plug in:
   caller with ``user: CurrentUser`` / ``admin: AdminUser`` (``ferrite.api.deps``).
 - Routers are thin modules under ``ferrite.api``, listed in :data:`ROUTERS`. A new one is
   an ``APIRouter`` added there (or ``app.include_router`` after ``create_app``); a feature
-  with its own long-lived part registers a start/stop pair with ``on_startup`` below, or
-  keeps it in ``services.extras``.
+  with its own long-lived part gets a typed field on ``Services`` and a start/stop pair in
+  the lifespan below (or, from outside, ``on_startup``/``on_shutdown`` hooks).
+- Parts meet through constructors and listener registrations owned by the part that
+  calls back (``Scans.after_scan``, ``AuthService.listen_revoke``,
+  ``PlaybackService.add_preparer``), never through an attribute set from outside.
 - Errors: raise ``FerriteError`` subclasses; ``ferrite.api.errors`` renders the envelope.
 
 Startup opens the database, migrates, loads the token-version table, registers the
@@ -107,7 +110,7 @@ def create_app(
         try:
             await _start_libraries(svc)
             await _start_playback(svc)
-            await start_torrents(svc)
+            svc.torrents = await start_torrents(svc)
             await _start_demo(svc)
             await svc.start_watcher()
             for hook in on_startup:
@@ -120,6 +123,7 @@ def create_app(
                 except Exception:
                     log.exception("shutdown hook %r failed", hook)
             await stop_torrents(svc)  # first: wakes reads blocked on torrent pieces
+            svc.torrents = None
             await _stop_playback(svc)
             await svc.aclose()
 
@@ -174,7 +178,7 @@ def _library_for_folder(conn: Connection, folder: Path, now: float) -> int:
 
 async def _start_playback(svc: Services) -> None:
     """The streaming stack: one cache, one packager, one transcode run manager, shared by
-    every session (``svc.extras["playback"]``)."""
+    every session (``svc.playback``, ``svc.runs``, ``svc.warmer``)."""
     settings = svc.settings
     runs = RunManager(settings)
     hls = HlsService(
@@ -193,13 +197,22 @@ async def _start_playback(svc: Services) -> None:
         warm_segments=settings.warm_segments,
         sources=svc.sources,
     )
-    pb = PlaybackService(settings, svc.db, hls, clock=svc.clock, on_stop=runs.forget)
+    pb = PlaybackService(
+        settings,
+        svc.db,
+        hls,
+        clock=svc.clock,
+        admission=runs.admission,  # progressive streams share the transcode slots
+        inputs=svc.inputs.input_for,
+        on_stop=runs.forget,
+    )
     pb.start()
+    svc.playback, svc.runs = pb, runs
     if settings.warm_segments > 0:
         warmer = Warmer(pb, svc.db, device=settings.warm_device)
         warmer.start()
-        svc.scans.after_scan.append(lambda _library: warmer.poke())
-        svc.extras["warmer"] = warmer
+        svc.scans.after_scan(lambda _library: warmer.poke())
+        svc.warmer = warmer
 
     def end_revoked(user_id: int) -> None:
         """A user lost some access: end the sessions it no longer allows (their ffmpegs
@@ -209,21 +222,19 @@ async def _start_playback(svc: Services) -> None:
             if not allowed(session, principal):
                 svc.tasks.spawn(pb.stop(session, reason="revoked"), name=f"revoke-{session.id}")
 
-    svc.auth.on_revoke.append(end_revoked)
+    svc.auth.listen_revoke(end_revoked)
     metrics.CACHE_BYTES.set_function(lambda: hls.cache.stats.bytes)  # read at each scrape
-    svc.extras["playback"] = pb
-    svc.extras["runs"] = runs
 
 
 async def _stop_playback(svc: Services) -> None:
-    warmer = svc.extras.pop("warmer", None)
+    warmer, svc.warmer = svc.warmer, None
     if warmer is not None:
         await warmer.aclose()
-    pb = svc.extras.pop("playback", None)
+    pb, svc.playback = svc.playback, None
     if pb is not None:
         metrics.CACHE_BYTES.set_function(lambda: 0)
         await pb.aclose()
-    runs = svc.extras.pop("runs", None)
+    runs, svc.runs = svc.runs, None
     if runs is not None:
         await runs.aclose()
 

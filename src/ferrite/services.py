@@ -5,6 +5,11 @@
 part with a resource has an owner here, and :meth:`Services.aclose` releases them in
 reverse order: background tasks (scans) are cancelled and awaited, the watcher stopped,
 the hashing pool and the database closed.
+
+Every part is a typed field. The core (database, auth, scans...) is made by
+:meth:`Services.start`; the streaming stack (``playback``, ``runs``, ``warmer``) and the
+torrent integration (``torrents``) are started by the app's lifespan in that order and
+stay ``None`` on a server (or in a test) that runs without them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ferrite.auth.imagetokens import ImageTokens
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.service import AuthService
 from ferrite.auth.tokens import Clock, load_or_create_secret
@@ -34,6 +40,10 @@ from ferrite.sources import FileSources
 
 if TYPE_CHECKING:
     from ferrite.library.watcher import LibraryWatcher
+    from ferrite.playback.service import PlaybackService
+    from ferrite.playback.warmer import Warmer
+    from ferrite.torrent.service import TorrentService
+    from ferrite.transcode.runs import RunManager
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +97,7 @@ class Scans:
         self._scan = scan
         self._tasks = tasks
         self._on_done = on_done
-        #: Called with the library id after each scan (e.g. the warmer looks for new files).
-        self.after_scan: list[Callable[[int], None]] = []
+        self._after_scan: list[Callable[[int], None]] = []
         self._running: dict[int, asyncio.Task[Any]] = {}
         self._pending: dict[int, set[Path] | None] = {}
         self.reports: dict[int, object] = {}  # the last report per library
@@ -96,6 +105,12 @@ class Scans:
     @property
     def available(self) -> bool:
         return self._scan is not None
+
+    def after_scan(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``listener(library_id)`` after each scan (e.g. the warmer looks for new
+        files); returns the function that removes it."""
+        self._after_scan.append(listener)
+        return lambda: self._after_scan.remove(listener)
 
     def scanning(self, library_id: int) -> bool:
         return library_id in self._running
@@ -133,7 +148,7 @@ class Scans:
                     log.info("scanned library %s in %.1f s", library_id, time.monotonic() - started)
                 finally:
                     self._on_done(library_id)
-                    for listener in self.after_scan:
+                    for listener in self._after_scan:
                         listener(library_id)
                 if library_id not in self._pending:
                     return
@@ -186,11 +201,18 @@ class Services:
     tasks: Tasks
     scans: Scans
     files: FileLocator
+    #: ``?token=`` credentials of image URLs (artwork), derived from the install secret.
+    image_tokens: ImageTokens
     scanner: Scanner | None = None
     watcher: LibraryWatcher | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # parts added by other features
     # Media files not all on disk yet (torrents), read through their owner: see sources.py
     sources: FileSources = field(default_factory=FileSources)
+    #: The streaming stack, started by the app after the core (``ferrite.app``).
+    playback: PlaybackService | None = None
+    runs: RunManager | None = None  # every transcode run of the server
+    warmer: Warmer | None = None  # only with ``warm_segments`` > 0
+    #: The torrent integration (``ferrite.torrent.service.start_torrents``).
+    torrents: TorrentService | None = None
     _owns_passwords: bool = True
     #: What ffmpeg opens for a file of ``sources`` (http/feed.py owns the loopback server).
     inputs: FeedInputs = field(init=False)
@@ -233,6 +255,7 @@ class Services:
             tasks=tasks,
             scans=scans,
             files=files,
+            image_tokens=ImageTokens(secret, auth.table, clock=clock),
             scanner=scanner,
             sources=FileSources(read_threads=settings.torrent_read_threads),
             _owns_passwords=owns,

@@ -62,9 +62,9 @@ async def node(
     await auth.load()
     client = Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=10)
     fanout = AuthFanout(client, node=name, refresh=auth.refresh_user, reload=auth.reload)
-    auth.on_change.append(fanout.announce)
+    auth.listen_change(fanout.announce)
     n = Node(auth, fanout)
-    auth.on_revoke.append(n.revoked.append)
+    auth.listen_revoke(n.revoked.append)
     fanout.start()
     try:
         assert await fanout.wait_connected(10)

@@ -25,7 +25,7 @@ SPEC = media.Clip(duration=8.0, size=(854, 480), gop=2.0)  # copy + a converted 
 
 
 def _warmer(client: AppClient) -> Warmer:
-    warmer: Warmer = client.app.state.services.extras["warmer"]
+    warmer: Warmer = client.app.state.services.warmer
     return warmer
 
 
@@ -95,10 +95,10 @@ def test_the_start_of_a_default_player_is_warm_after_a_restart(
                     frames += sum(1 for _ in container.decode(video=0))
             assert frames == 2 * 2 * 24  # two 2 s segments at 24 fps, decoded
             assert "#EXT-X-MAP" in playlist
-            hls = c.app.state.services.extras["playback"].hls
+            hls = c.app.state.services.playback.hls
             assert hls.produced.get("warm", 0) >= 2  # ours (the warmer may look again too)
             assert hls.produced.get("transcode", 0) == 0  # not one ffmpeg for the start
-            runs = c.app.state.services.extras["runs"]
+            runs = c.app.state.services.runs
             assert runs.runs() == []
     finally:
         server.stop()

@@ -217,5 +217,5 @@ def test_a_users_oldest_progressive_stream_gives_way_beyond_the_cap(live: Live) 
         for _ in range(cap + 1):  # each held open, unread: its stream stays live
             r = held.enter_context(live.client.stream("GET", pb["url"]))
             assert r.status_code == 200
-            assert svc.extras["progressive_streams"].count(user_id) <= cap
-        assert svc.extras["progressive_streams"].count(user_id) == cap
+            assert svc.playback.progressive.open.count(user_id) <= cap
+        assert svc.playback.progressive.open.count(user_id) == cap

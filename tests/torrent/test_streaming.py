@@ -98,7 +98,7 @@ def drop(env: Env, torrent_id: int) -> None:
 
 
 def piece_map(env: Env, torrent_id: int) -> list[bool]:
-    engine = env.live.services.extras["torrents"]._engine
+    engine = env.live.services.torrents._engine
     return list(engine.piece_map(torrent_id))
 
 
@@ -307,7 +307,7 @@ def test_matroska_plays_while_downloading_and_a_resume_preloads_its_position(env
         assert r.status_code == 200, r.text
         resumed = live.play(item_id)  # resumes at 20 s: those pieces are fetched first
         assert resumed["start_s"] == 20.0
-        engine = live.services.extras["torrents"]._engine
+        engine = live.services.torrents._engine
         preloaded = engine._get(added["id"]).scheduler._base
         n = added["num_pieces"]
         at = int(n * 20 / 30)
@@ -501,14 +501,14 @@ def test_a_restart_keeps_the_probe_and_the_items(tmp_path: Path) -> None:
             assert r.status_code == 201, r.text
             item_id = r.json()["files"][0]["item_id"]
             live.play(item_id)  # the header probe is in; the full probe runs behind
-            first = live.services.extras["torrents"]
+            first = live.services.torrents
             wait_for(
                 lambda: all(e.version == 0 and e.status == "ok" for e in first._by_file.values()),
                 30,
                 "the full probe",
             )
         with serve(data) as live:
-            service = live.services.extras["torrents"]
+            service = live.services.torrents
             assert service.started  # torrents exist: the engine starts with the server
             detail = live.client.get(f"/api/items/{item_id}", headers=live.headers).json()
             assert detail["files"][0]["probe_status"] == "ok"
@@ -537,7 +537,7 @@ def test_a_restart_during_the_full_probe_runs_it_again(tmp_path: Path) -> None:
             r = live.add(torrent, [f"127.0.0.1:{seeder.port}"])
             assert r.status_code == 201, r.text
             item_id = r.json()["files"][0]["item_id"]
-            first = live.services.extras["torrents"]
+            first = live.services.torrents
             wait_for(
                 lambda: all(e.version == 0 and e.status == "ok" for e in first._by_file.values()),
                 30,
@@ -547,7 +547,7 @@ def test_a_restart_during_the_full_probe_runs_it_again(tmp_path: Path) -> None:
         with sqlite3.connect(db_path) as conn:  # as if it had stopped after the header
             conn.execute("UPDATE media_files SET mtime_ns = 1 WHERE item_id = ?", (item_id,))
         with serve(data) as live:
-            service = live.services.extras["torrents"]
+            service = live.services.torrents
             pb = live.play(item_id)  # playable from the stored header at once
             assert pb["duration_s"] == pytest.approx(4, abs=0.1)
             wait_for(

@@ -186,7 +186,7 @@ def test_the_owner_hears_when_a_waiter_has_to_queue() -> None:
     async def main() -> None:
         adm = Admission(1, timeout_s=5)
         heard: list[Priority] = []
-        adm.on_contention = heard.append
+        stop_hearing = adm.listen_contention(heard.append)
         held = await adm.acquire(Priority.PREFETCH)  # free slot: no contention
         assert heard == []
         ticket = adm.ticket(Priority.BACKGROUND)
@@ -194,7 +194,8 @@ def test_the_owner_hears_when_a_waiter_has_to_queue() -> None:
         assert heard == [Priority.BACKGROUND, Priority.PLAYBACK]
         # The owner frees a slot from inside the callback: the head of the queue (the
         # escalated ticket, queued before this viewer) gets it.
-        adm.on_contention = lambda _p: held.release()
+        stop_hearing()
+        adm.listen_contention(lambda _p: held.release())
         viewer = adm.ticket(Priority.PLAYBACK)
         assert not ticket.pending
         assert viewer.pending

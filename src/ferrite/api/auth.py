@@ -1,4 +1,4 @@
-"""First-run setup, login, logout, and who am I."""
+"""First-run setup, login, logout, who am I, and image tokens (``ferrite.auth.imagetokens``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from ferrite.api.deps import CurrentUser, ServicesDep
+from ferrite.auth import users
 
 router = APIRouter(tags=["auth"])
 
@@ -16,6 +17,14 @@ class Credentials(BaseModel):
 
     username: str = Field(min_length=1, max_length=256)
     password: str = Field(min_length=1, max_length=4096)
+
+
+@router.get("/api/setup")
+async def setup_state(svc: ServicesDep) -> JSONResponse:
+    """``{"needed": true}`` while no user exists (``POST /api/setup`` is open)."""
+    # The table is loaded at start; a user made by the CLI since then is in the database.
+    needed = False if len(svc.auth.table) else await svc.db.read(users.count_users) == 0
+    return JSONResponse({"needed": needed}, headers={"cache-control": "no-store"})
 
 
 @router.post("/api/setup", status_code=201)
@@ -58,4 +67,13 @@ async def me(user: CurrentUser) -> JSONResponse:
             "disabled": user.disabled,
             "library_ids": sorted(user.library_ids),
         }
+    )
+
+
+@router.get("/api/image-token")
+async def image_token(user: CurrentUser, svc: ServicesDep) -> JSONResponse:
+    """A token for ``?token=`` on image URLs (artwork); valid 1-2 days, revoked on logout."""
+    token, expires_at = svc.image_tokens.issue(user)
+    return JSONResponse(
+        {"token": token, "expires_at": expires_at}, headers={"cache-control": "no-store"}
     )

@@ -1,6 +1,6 @@
-"""Dependencies routers declare: the services, the caller, the admin.
+"""Dependencies routers declare: the services, the caller, the admin, an image viewer.
 
-    from ferrite.api.deps import AdminUser, CurrentUser, ServicesDep
+    from ferrite.api.deps import AdminUser, CurrentUser, ImageUser, ServicesDep
 
     @router.get("/api/things")
     async def things(user: CurrentUser, svc: ServicesDep) -> ...:
@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from ferrite import metrics
 from ferrite.auth.tokens import Principal
-from ferrite.errors import Forbidden
+from ferrite.errors import Forbidden, TokenInvalid
 from ferrite.services import Services
 
 #: Largest id accepted in a path or query (SQLite integers are 64-bit signed).
@@ -51,8 +51,23 @@ async def get_admin_user(user: Annotated[Principal, Depends(get_current_user)]) 
     return user
 
 
+async def get_image_user(request: Request) -> Principal:
+    """The caller of an image route: ``Authorization: Bearer`` or ``?token=<image token>``
+    (``<img>`` requests carry no header of ours: ``ferrite.auth.imagetokens``)."""
+    svc: Services = request.app.state.services
+    header = request.headers.get("authorization")
+    if header:
+        return svc.auth.authenticate(header)
+    token = request.query_params.get("token")
+    if not token:
+        raise TokenInvalid("Send Authorization: Bearer <token> or ?token=<image token>.")
+    return svc.image_tokens.verify(token)
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 AdminUser = Annotated[Principal, Depends(get_admin_user)]
+#: The caller of an image route (artwork): a bearer header or an image token.
+ImageUser = Annotated[Principal, Depends(get_image_user)]
 #: A positive database id in a path, bounded so SQLite never sees an overflowing integer.
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -10,12 +10,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
-from ferrite.api.deps import MAX_ID, CurrentUser, Id, ServicesDep
+from ferrite.api.deps import MAX_ID, CurrentUser, Id, ImageUser, ServicesDep
 from ferrite.errors import NotFound
 from ferrite.http.files import file_response, media_type_for, open_file
 from ferrite.library import queries
 from ferrite.library.artwork import artwork_dir
-from ferrite.web.routes import ImageUser
 
 router = APIRouter(tags=["items"])
 

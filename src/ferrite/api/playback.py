@@ -6,41 +6,37 @@ renditions as ``t/T/v/720p.m3u8`` — the token sits in the *path*, so every rel
 a player resolves below it (media playlists, init and media segments, WebVTT) carries it
 without the playlists having to: media playlists are the same bytes for every viewer.
 
-Every route below the session checks the token with an HMAC bound to the session id and
-finds the session in memory, then checks the session's user in the in-memory auth table
-(still enabled, not logged out since, still granted the library): no database on the hot
-path, and a disabled user's leaked URL stops working at once.
+Every route below the session declares one dependency, :data:`PathSession` or
+:data:`QuerySession` (the token in the path, or in ``?token=``), which checks the token
+with an HMAC bound to the session id and finds the session in memory, then checks the
+session's user in the in-memory auth table (still enabled, not logged out since, still
+granted the library): no database on the hot path, and a disabled user's leaked URL stops
+working at once. The routes only translate HTTP: what a request does to its session is
+:class:`~ferrite.playback.service.PlaybackService`'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ferrite import metrics
 from ferrite.api.deps import MAX_ID, CurrentUser, ServicesDep
 from ferrite.api.files import serve_item_file
-from ferrite.db.schema import progress
 from ferrite.errors import BadRequest, NotFound, TokenInvalid
-from ferrite.playback.quota import PerUser
-from ferrite.playback.service import PlaybackService, ProgressivePlayback
+from ferrite.playback.service import PlaybackService
 from ferrite.playback.sessions import Session, allowed
 from ferrite.playback.telemetry import parse_events
 from ferrite.services import Services
-from ferrite.transcode.binary import ffmpeg_path
-from ferrite.transcode.progressive import ProgressiveStream
 
 router = APIRouter(tags=["playback"])
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-_SEGMENT_TYPES = {"m4s": "video/mp4", "ts": "video/mp2t", "vtt": "text/vtt; charset=utf-8"}
 _SEGMENT_CACHE = {"cache-control": "private, max-age=86400, immutable"}
 _STREAM_AUTH = metrics.AUTH_HOTPATH.labels(kind="stream")
 
@@ -57,25 +53,57 @@ class PlaybackBody(BaseModel):
 
 
 def playback(svc: Services) -> PlaybackService:
-    pb: PlaybackService | None = svc.extras.get("playback")
-    if pb is None:
+    if svc.playback is None:
         raise NotFound("playback is not available on this server")
-    return pb
+    return svc.playback
 
 
-def _session(svc: Services, sid: str, token: str | None) -> Session:
+@dataclass(frozen=True, slots=True)
+class Playing:
+    """A request's session, its stream token (checked) and the service that serves it."""
+
+    playback: PlaybackService
+    session: Session
+    token: str
+    services: Services
+
+    def still_allowed(self) -> bool:
+        """Whether the session's user may still use it (checked again mid-stream)."""
+        return allowed(self.session, self.services.auth.table.get(self.session.user_id))
+
+
+def _playing(request: Request, sid: str, token: str | None) -> Playing:
     """The session behind ``sid`` if ``token`` is its valid stream token (HMAC only)."""
     started = time.perf_counter()
     try:
         if not token:
             raise TokenInvalid("This playback URL has no stream token.")
+        svc: Services = request.app.state.services
         svc.auth.verify_stream_token(token, sid)
-        session = playback(svc).get(sid)
+        pb = playback(svc)
+        session = pb.get(sid)
         if not allowed(session, svc.auth.table.get(session.user_id)):
             raise TokenInvalid("This playback was revoked (logout, disabled user or access).")
-        return session
+        return Playing(pb, session, token, svc)
     finally:
         _STREAM_AUTH.observe((time.perf_counter() - started) * 1000)
+
+
+# ``async def``: FastAPI runs a plain ``def`` dependency in a thread pool (see api.deps).
+async def _by_path_token(request: Request, sid: str, token: str) -> Playing:
+    return _playing(request, sid, token)
+
+
+async def _by_query_token(
+    request: Request, sid: str, token: Annotated[str | None, Query()] = None
+) -> Playing:
+    return _playing(request, sid, token)
+
+
+#: The session of a route with ``{sid}`` and ``{token}`` in its path (renditions).
+PathSession = Annotated[Playing, Depends(_by_path_token)]
+#: The session of a route with ``{sid}`` in its path and ``?token=`` (master, file, ...).
+QuerySession = Annotated[Playing, Depends(_by_query_token)]
 
 
 @router.post("/api/playback")
@@ -83,11 +111,8 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
     pb = playback(svc)
     start_s = body.start_s
     if start_s is None:
-        start_s = await svc.db.read(_resume_position, user.id, body.item_id)
-    # The user's oldest sessions beyond the cap end (sessions hold plans, runs, slots).
-    mine = sorted(pb.sessions.of_user(user.id), key=lambda s: s.created_at)
-    for oldest in mine[: max(0, len(mine) - svc.settings.max_sessions_per_user + 1)]:
-        await pb.stop(oldest, reason="replaced")
+        start_s = await pb.resume_position(user.id, body.item_id)
+    await pb.make_room(user.id)  # the user's oldest sessions beyond the cap end
     session, decision = await pb.create(
         user_id=user.id,
         libraries=user.libraries,
@@ -99,8 +124,8 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
         max_bitrate=body.max_bitrate,
         max_height=body.max_height,
         protocol=body.protocol,
+        user_version=user.version,
     )
-    session.user_version = user.version
     token = svc.auth.sign_stream_token(session.id, session.item_id, user.id, session.expires_at)
     base = f"/api/playback/{session.id}"
     out: dict[str, Any] = {
@@ -162,17 +187,6 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
     return JSONResponse(out, status_code=201)
 
 
-def _resume_position(conn: Connection, user_id: int, item_id: int) -> float:
-    row = conn.execute(
-        select(progress.c.position_s, progress.c.played).where(
-            progress.c.user_id == user_id, progress.c.item_id == item_id
-        )
-    ).first()
-    if row is None or row.played:
-        return 0.0
-    return float(row.position_s)
-
-
 def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "")
 
@@ -185,87 +199,33 @@ def _playlist_response(data: bytes, *, gzipped: bool) -> Response:
 
 
 @router.get("/api/playback/{sid}/master.m3u8")
-async def master_playlist(
-    sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
-) -> Response:
-    session = _session(svc, sid, token)
-    session.touch(playback(svc).clock())
-    assert token is not None  # _session refused a missing token
-    return _playlist_response(playback(svc).master(session, token), gzipped=False)
+async def master_playlist(playing: QuerySession) -> Response:
+    data = playing.playback.master(playing.session, playing.token)
+    return _playlist_response(data, gzipped=False)
 
 
 @router.get("/api/playback/{sid}/t/{token}/master.m3u8")
-async def master_playlist_path(
-    sid: str, token: str, request: Request, svc: ServicesDep
-) -> Response:
-    session = _session(svc, sid, token)
-    return _playlist_response(playback(svc).master(session, token), gzipped=False)
-
-
-def _kind(kind: str) -> str:
-    if kind not in ("v", "a", "s"):
-        raise NotFound(f"no rendition kind {kind!r}")
-    return kind
+async def master_playlist_path(playing: PathSession) -> Response:
+    data = playing.playback.master(playing.session, playing.token)
+    return _playlist_response(data, gzipped=False)
 
 
 @router.get("/api/playback/{sid}/t/{token}/{kind}/{rid}.m3u8")
-async def media_playlist(
-    sid: str, token: str, kind: str, rid: str, request: Request, svc: ServicesDep
-) -> Response:
-    session = _session(svc, sid, token)
-    pb = playback(svc)
-    hp = pb.hls_of(session)
-    session.touch(pb.clock())
+async def media_playlist(kind: str, rid: str, request: Request, playing: PathSession) -> Response:
     gzipped = _accepts_gzip(request)
-    data = await pb.hls.media_playlist(hp.ctx, hp.streams, _kind(kind), rid, gzipped=gzipped)
+    data = await playing.playback.media_playlist(playing.session, kind, rid, gzipped=gzipped)
     return _playlist_response(data, gzipped=gzipped)
 
 
 @router.get("/api/playback/{sid}/t/{token}/{kind}/{rid}/init.mp4")
-async def init_segment(sid: str, token: str, kind: str, rid: str, svc: ServicesDep) -> Response:
-    session = _session(svc, sid, token)
-    pb = playback(svc)
-    hp = pb.hls_of(session)
-    session.touch(pb.clock())
-    kind = _kind(kind)
-    pb.use_rendition(session, kind, rid)
-    # A transcoded rendition's init is made with the segment the player will ask for
-    # next: where the session starts, or after its last one (an ABR switch loads the new
-    # rung's init, then the next segment).
-    near = pb.next_index(session, kind, rid)
-    data = await pb.hls.init_segment(hp.ctx, hp.streams, kind, rid, session=session.id, near=near)
-    media_type = "audio/mp4" if kind == "a" else "video/mp4"
+async def init_segment(kind: str, rid: str, playing: PathSession) -> Response:
+    data, media_type = await playing.playback.init_segment(playing.session, kind, rid)
     return Response(data, media_type=media_type, headers=_SEGMENT_CACHE)
 
 
 @router.get("/api/playback/{sid}/t/{token}/{kind}/{rid}/{name}")
-async def media_segment(
-    sid: str, token: str, kind: str, rid: str, name: str, svc: ServicesDep
-) -> Response:
-    session = _session(svc, sid, token)
-    pb = playback(svc)
-    hp = pb.hls_of(session)
-    kind = _kind(kind)
-    stem, _, ext = name.partition(".")
-    expected = "vtt" if kind == "s" else hp.streams.segment_ext
-    if ext != expected:
-        raise NotFound(f"no such segment {name!r} (this rendition serves .{expected})")
-    # ASCII digits only: "²" and "٣" are str.isdigit() but not int().
-    if not (stem.isascii() and stem.isdigit()) or len(stem) > 9:
-        raise BadRequest(f"bad segment index {stem!r}")
-    index = int(stem)
-    if kind == "s":
-        data = await pb.hls.subtitle_segment(hp.ctx, hp.streams, rid, index)
-    else:
-        pb.use_rendition(session, kind, rid)
-        first = pb.track_segment(session, kind, rid, index)
-        data = await pb.hls.segment(
-            hp.ctx, hp.streams, kind, rid, index, session=session.id, first=first
-        )
-    pb.note_segment(session, kind, index, len(data))
-    media_type = _SEGMENT_TYPES[ext]
-    if kind == "a" and ext == "m4s":
-        media_type = "audio/mp4"
+async def media_segment(kind: str, rid: str, name: str, playing: PathSession) -> Response:
+    data, media_type = await playing.playback.segment(playing.session, kind, rid, name)
     return Response(data, media_type=media_type, headers=_SEGMENT_CACHE)
 
 
@@ -273,84 +233,40 @@ async def media_segment(
 # OpenAPI operation id (FastAPI warns, and the schema is invalid).
 @router.get("/api/playback/{sid}/file")
 @router.head("/api/playback/{sid}/file", include_in_schema=False)
-async def direct_file(
-    sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
-) -> Response:
+async def direct_file(request: Request, playing: QuerySession) -> Response:
     """Direct play for players that can't send headers: the session's original file."""
-    session = _session(svc, sid, token)
-    session.touch(playback(svc).clock())
+    session, svc = playing.session, playing.services
+    playing.playback.keep_alive(session)
     principal = svc.auth.table.get(session.user_id)
-    assert principal is not None  # _session checked it
+    assert principal is not None  # the dependency checked it
     return await serve_item_file(request, svc, principal, session.item_id)
 
 
 @router.get("/api/playback/{sid}/stream")
 async def progressive_stream(
-    sid: str,
-    svc: ServicesDep,
-    token: Annotated[str | None, Query()] = None,
-    start_s: Annotated[float | None, Query(ge=0, le=10**7)] = None,
+    playing: QuerySession, start_s: Annotated[float | None, Query(ge=0, le=10**7)] = None
 ) -> Response:
     """For devices without HLS: one remuxed/transcoded stream from ``start_s`` (default
     the session's start). A seek is a new request with a new ``start_s``; the ffmpeg
     behind a request dies when its client goes away."""
-    session = _session(svc, sid, token)
-    pb = playback(svc)
-    if not isinstance(session.context, ProgressivePlayback):
-        raise NotFound("This playback session has no progressive stream.")
-    settings = svc.settings
-    job = session.context.job(
-        session.position_s if start_s is None else start_s,
-        ffmpeg_path(settings.ffmpeg_path),
-        settings.x264_preset,
+    body, media_type = await playing.playback.progressive_stream(
+        playing.session, start_s, playing.still_allowed
     )
-    # A file still arriving (a torrent) reaches ffmpeg through the loopback feed.
-    job = dataclasses.replace(job, input=svc.inputs.input_for(job.input))
-    runs = svc.extras["runs"]
-    stream = ProgressiveStream(
-        job, admission=runs.admission, idle_s=svc.settings.progressive_idle_s
-    )
-    session.touch(pb.clock())
-    streams: PerUser[ProgressiveStream] = svc.extras.setdefault(
-        "progressive_streams", PerUser(svc.settings.max_streams_per_user)
-    )
-    for oldest in streams.add(session.user_id, stream):
-        await oldest.aclose()  # its response ends at its next chunk
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in stream:
-                if not allowed(session, svc.auth.table.get(session.user_id)):
-                    break  # revoked mid-stream
-                session.touch(pb.clock())
-                yield chunk
-        finally:
-            streams.discard(session.user_id, stream)
-            await stream.aclose()
-
-    return StreamingResponse(
-        body(), media_type=job.media_type, headers={"cache-control": "no-store"}
-    )
+    return StreamingResponse(body, media_type=media_type, headers={"cache-control": "no-store"})
 
 
 @router.post("/api/playback/{sid}/events")
-async def playback_events(
-    sid: str, request: Request, svc: ServicesDep, token: Annotated[str | None, Query()] = None
-) -> Response:
-    session = _session(svc, sid, token)
+async def playback_events(request: Request, playing: QuerySession) -> Response:
     body = parse_events(await request.body())
     events = body if isinstance(body, list) else [body]
     if not all(isinstance(e, dict) for e in events) or len(events) > 100:
         raise BadRequest("an event is a JSON object with a 'type' (or a list of up to 100)")
     for event in events:
-        await playback(svc).event(session, event)
+        await playing.playback.event(playing.session, event)
     return Response(status_code=204)
 
 
 @router.delete("/api/playback/{sid}")
-async def stop_playback(
-    sid: str, svc: ServicesDep, token: Annotated[str | None, Query()] = None
-) -> Response:
-    session = _session(svc, sid, token)
-    await playback(svc).stop(session, reason="stopped")
+async def stop_playback(playing: QuerySession) -> Response:
+    await playing.playback.stop(playing.session, reason="stopped")
     return Response(status_code=204)

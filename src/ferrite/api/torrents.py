@@ -33,7 +33,7 @@ MAX_PEERS = 50
 
 
 def _service(svc: Services) -> TorrentService:
-    service: TorrentService | None = svc.extras.get("torrents")
+    service: TorrentService | None = svc.torrents
     if service is None:
         raise NotFound("torrents are not available on this server")
     return service

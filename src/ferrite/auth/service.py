@@ -16,9 +16,10 @@ without ever refusing the right password. First-run setup checks that it is stil
 hashing pool busy.
 
 Changes that revoke access (logout, disabling, deleting, a password change, a changed
-library grant) are announced to ``on_revoke`` listeners (playback ends the user's
-sessions). Every change this server makes to a user's entry is announced to ``on_change``
-listeners (a cluster's fan-out tells the other nodes, which :meth:`refresh_user`).
+library grant) are announced to ``listen_revoke`` listeners (playback ends the user's
+sessions). Every change this server makes to a user's entry is announced to
+``listen_change`` listeners (a cluster's fan-out tells the other nodes, which
+:meth:`refresh_user`).
 """
 
 from __future__ import annotations
@@ -77,10 +78,8 @@ class AuthService:
         self._lock = asyncio.Lock()
         self.min_password_length = settings.password_min_length
         self._gates: dict[str, asyncio.Lock] = {}  # lower-cased username -> password checks
-        #: ``fn(user_id)`` after a change that revokes some of the user's access.
-        self.on_revoke: list[Callable[[int], None]] = []
-        #: ``fn(user_id)`` after this server changed the user's entry in any way.
-        self.on_change: list[Callable[[int], None]] = []
+        self._on_revoke: list[Callable[[int], None]] = []
+        self._on_change: list[Callable[[int], None]] = []
 
     async def load(self) -> None:
         """Fill the token-version table from the database (at start)."""
@@ -171,12 +170,24 @@ class AuthService:
                 f"A password must be at least {self.min_password_length} characters."
             )
 
+    def listen_revoke(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``listener(user_id)`` after a change that revokes some of the user's
+        access; returns the function that removes it."""
+        self._on_revoke.append(listener)
+        return lambda: self._on_revoke.remove(listener)
+
+    def listen_change(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``listener(user_id)`` after this server changed the user's entry in any
+        way; returns the function that removes it."""
+        self._on_change.append(listener)
+        return lambda: self._on_change.remove(listener)
+
     def _revoked(self, user_id: int) -> None:
-        for fn in self.on_revoke:
+        for fn in self._on_revoke:
             fn(user_id)
 
     def _changed(self, user_id: int) -> None:
-        for fn in self.on_change:
+        for fn in self._on_change:
             fn(user_id)
 
     async def logout(self, user_id: int) -> None:

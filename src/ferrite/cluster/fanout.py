@@ -69,7 +69,7 @@ class AuthFanout:
         self._task = asyncio.get_running_loop().create_task(self._listen(), name="auth-fanout")
 
     def announce(self, user_id: int) -> None:
-        """An ``on_change`` listener: tell the other nodes (in the background; the change
+        """A ``listen_change`` listener: tell the other nodes (in the background; the change
         is already in the database and in this node's table)."""
         task = asyncio.get_running_loop().create_task(self._publish(user_id))
         self._pending.add(task)

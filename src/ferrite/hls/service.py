@@ -16,7 +16,7 @@ import functools
 import gzip
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -36,6 +36,7 @@ from ferrite.hls.timeline import Span, mpegts_timestamp_map, timeline_offset
 from ferrite.hls.warm import WarmStore
 from ferrite.hls.webvtt import CueIndex, render_segment
 from ferrite.media.info import MediaInfo, SubtitleTrack
+from ferrite.media.priority import Priority
 from ferrite.sources import FileSources
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,7 @@ class MediaContext:
 
 
 class VideoTranscoder(Protocol):
-    """What the HLS layer needs from transcode runs: MPEG-TS bytes of segment ``index``
-    of a transcoded video rendition, on the source timeline."""
+    """What the HLS layer needs from transcode runs (``ferrite.transcode.video``)."""
 
     async def video_segment(
         self,
@@ -90,14 +90,16 @@ class VideoTranscoder(Protocol):
         index: int,
         *,
         session: str,
-        priority: int,
+        priority: Priority,
         until: int | None = None,
-    ) -> bytes: ...
+    ) -> bytes:
+        """MPEG-TS bytes of segment ``index`` of a transcoded video rendition, on the
+        source timeline; a run started for it stops before ``until`` when given."""
+        ...
 
-
-#: The priority of the warmer's requests: below look-ahead (2) for transcode slots, and
-#: what the warm store keeps (see _produce).
-_WARMING = 3
+    def leave(self, ctx: MediaContext, rendition: VideoRendition, session: str) -> None:
+        """``session`` stopped fetching ``rendition`` (an ABR switch)."""
+        ...
 
 
 class HlsService:
@@ -232,11 +234,13 @@ class HlsService:
         *,
         session: str = "",
         near: int = 0,
-        background: bool = False,
+        priority: Priority = Priority.PLAYBACK,
+        warming: bool = False,
     ) -> bytes:
         """The rendition's fMP4 init segment. For a transcoded video rendition it is read
         from the encoder's output, so it is made with the segment the viewer is about to
-        play (``near``: where the session is) -- not with a run of its own."""
+        play (``near``: where the session is) -- not with a run of its own. ``warming``:
+        the warmer asks, the warm store keeps it."""
         if streams.container != "fmp4":
             raise NotFound("MPEG-TS renditions have no init segment")
         rendition = self._rendition(streams, kind, rid)
@@ -248,7 +252,7 @@ class HlsService:
                 if stored is not None:
                     return stored
             data = await make()
-            if self.warm is not None and background:
+            if self.warm is not None and warming:
                 await self._in_thread(self.warm.put, key, data)
             return data
 
@@ -260,16 +264,19 @@ class HlsService:
                 # segment to whoever asks for it next: one run, not one for the init and
                 # another for the segment (a run hands each segment out only once).
                 index = min(max(near, 0), len(ctx.plan_of(rendition)) - 1)
-                priority = _WARMING if background else 0
                 await self.cache.get_or_create(
                     self._segment_key(ctx, streams, rendition, index),
-                    lambda: self._produce(ctx, streams, rendition, index, session, priority),
+                    lambda: self._produce(
+                        ctx, streams, rendition, index, session, priority, warming
+                    ),
                 )
                 made = self.cache.peek(key)
                 if made is not None:
                     return made
                 # The segment was cached but its init evicted since: read it again.
-                ts = await self._transcoded(ctx, rendition, index, session=session, priority=0)
+                ts = await self._transcoded(
+                    ctx, rendition, index, session=session, priority=priority
+                )
                 return await self._in_thread(self._init_from_ts, ts)
             stream_index, transcode = _source_of(rendition)
             return await self._in_thread(
@@ -293,12 +300,12 @@ class HlsService:
         index: int,
         *,
         session: str = "",
-        first: bool = False,
-        background: bool = False,
+        priority: Priority = Priority.PLAYBACK,
+        warming: bool = False,
     ) -> bytes:
-        """Media segment ``index`` of a rendition (fMP4 fragment or MPEG-TS). ``first``:
-        a viewer waits for it (a start or a seek); ``background``: nobody does yet (the
-        warmer, look-ahead): it never takes a transcode slot from a viewer."""
+        """Media segment ``index`` of a rendition (fMP4 fragment or MPEG-TS), made at
+        ``priority`` on a miss. ``warming``: the warmer asks (at PREFETCH: it never takes
+        a transcode slot from a viewer); the warm store keeps it, no look-ahead follows."""
         rendition = self._rendition(streams, kind, rid)
         plan = ctx.plan_of(rendition)
         self._check_index(plan, index)
@@ -306,9 +313,7 @@ class HlsService:
         started = time.perf_counter()
         data, how = await self.cache.get_or_create(
             self._segment_key(ctx, streams, rendition, index),
-            lambda: self._produce(
-                ctx, streams, rendition, index, session, _WARMING if background else int(not first)
-            ),
+            lambda: self._produce(ctx, streams, rendition, index, session, priority, warming),
         )
         wait_ms = (time.perf_counter() - started) * 1000
         metrics.SEGMENT_WAIT.labels(mode, how).observe(wait_ms)
@@ -317,11 +322,13 @@ class HlsService:
             # Transcode runs (video) already work ahead on their own; stream copy and the
             # packager's in-process AAC encodes (audio) are made here, so look ahead here
             # (not for the warmer: it asks for exactly what the warm store keeps).
-            if mode != "transcode" and not background:
+            if mode != "transcode" and not warming:
                 key = self._segment_key(ctx, streams, rendition, ahead)
                 self.cache.prefetch(
                     key,
-                    functools.partial(self._produce, ctx, streams, rendition, ahead, session, 2),
+                    functools.partial(
+                        self._produce, ctx, streams, rendition, ahead, session, Priority.PREFETCH
+                    ),
                 )
         return data
 
@@ -330,9 +337,8 @@ class HlsService:
     ) -> None:
         """A session stopped fetching rendition ``kind/rid`` (it switched to another)."""
         rendition = streams.video_by_id(rid) if kind == "v" else None
-        leave = getattr(self.transcoder, "leave", None)
-        if rendition is not None and not rendition.copy and leave is not None:
-            leave(ctx, rendition, session)
+        if rendition is not None and not rendition.copy and self.transcoder is not None:
+            self.transcoder.leave(ctx, rendition, session)
 
     def _segment_key(
         self, ctx: MediaContext, streams: StreamSet, rendition: Rendition, index: int
@@ -347,7 +353,8 @@ class HlsService:
         rendition: Rendition,
         index: int,
         session: str,
-        priority: int,
+        priority: Priority,
+        warming: bool = False,
     ) -> bytes:
         """Make segment ``index``; a start segment comes from the warm store when it is
         there, and goes there when the warmer asked for it or a transcode made it."""
@@ -360,10 +367,10 @@ class HlsService:
             self.produced["warm"] = self.produced.get("warm", 0) + 1
             return stored
         # The warmer's transcodes run only as far as the store keeps.
-        until = self.warm_segments if priority == _WARMING else None
+        until = self.warm_segments if warming else None
         data = await self._make(ctx, streams, rendition, index, session, priority, until=until)
         transcoded = isinstance(rendition, VideoRendition) and not rendition.copy
-        if transcoded or priority == _WARMING:
+        if transcoded or warming:
             await self._in_thread(warm.put, key, data)
             init_key = self._init_key(ctx, rendition)
             init = self.cache.peek(init_key)
@@ -378,7 +385,7 @@ class HlsService:
         rendition: Rendition,
         index: int,
         session: str,
-        priority: int,
+        priority: Priority,
         *,
         until: int | None = None,
     ) -> bytes:
@@ -396,46 +403,8 @@ class HlsService:
                 # The run's output is handed out once: keep its sample entry now, so the
                 # init never needs a run (or a second run over this segment) of its own.
                 self.cache.put(init_key, await self._in_thread(self._init_from_ts, raw))
-        elif isinstance(rendition, VideoRendition):
-            if ts:
-                data = await self._in_thread(
-                    lambda: self.packager.ts_segment(
-                        ctx.source,
-                        sp,
-                        offset=ctx.offset,
-                        video_index=rendition.stream.index,
-                        audio_index=None,
-                    ),
-                    source=ctx.source,
-                )
-            else:
-                data = await self._in_thread(
-                    lambda: self.packager.media_segment(
-                        ctx.source, rendition.stream.index, sp, offset=ctx.offset
-                    ),
-                    source=ctx.source,
-                )
         else:
-            stream_index, transcode = _source_of(rendition)
-            if ts:
-                data = await self._in_thread(
-                    lambda: self.packager.ts_segment(
-                        ctx.source,
-                        sp,
-                        offset=ctx.offset,
-                        video_index=None,
-                        audio_index=stream_index,
-                        audio_transcode=transcode,
-                    ),
-                    source=ctx.source,
-                )
-            else:
-                data = await self._in_thread(
-                    lambda: self.packager.media_segment(
-                        ctx.source, stream_index, sp, offset=ctx.offset, transcode=transcode
-                    ),
-                    source=ctx.source,
-                )
+            data = await self._in_thread(self._package, ctx, rendition, sp, ts, source=ctx.source)
         if mode != "transcode":  # a transcode run records its own encoding time per segment
             elapsed = (time.perf_counter() - started) * 1000
             metrics.SEGMENT_GENERATION.labels(mode).observe(elapsed)
@@ -449,13 +418,30 @@ class HlsService:
         index: int,
         *,
         session: str,
-        priority: int,
+        priority: Priority,
         until: int | None = None,
     ) -> bytes:
         if self.transcoder is None:
             raise FerriteError("transcoding is not available on this server")
         return await self.transcoder.video_segment(
             ctx, rendition, index, session=session, priority=priority, until=until
+        )
+
+    def _package(self, ctx: MediaContext, rendition: Rendition, sp: Span, ts: bool) -> bytes:
+        """A stream-copied video segment, or an audio one (copied or encoded to AAC)."""
+        index, transcode = _source_of(rendition)
+        if not ts:
+            return self.packager.media_segment(
+                ctx.source, index, sp, offset=ctx.offset, transcode=transcode
+            )
+        video = isinstance(rendition, VideoRendition)
+        return self.packager.ts_segment(
+            ctx.source,
+            sp,
+            offset=ctx.offset,
+            video_index=index if video else None,
+            audio_index=None if video else index,
+            audio_transcode=transcode,
         )
 
     def _repackage(self, ctx: MediaContext, raw: bytes, sp: Span, ts: bool) -> bytes:
@@ -521,7 +507,3 @@ def _source_of(rendition: Rendition) -> tuple[int, AacTranscode | None]:
         return rendition.stream.index, None
     r = rendition.rendition
     return rendition.stream.index, None if r.copy else AacTranscode(r.channels, r.bitrate or None)
-
-
-async def gather_first(*aws: Awaitable[T]) -> list[T]:  # pragma: no cover - small helper
-    return list(await asyncio.gather(*aws))

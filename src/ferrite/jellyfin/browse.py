@@ -15,7 +15,7 @@ from ferrite.http.files import file_response, media_type_for, open_file
 from ferrite.jellyfin import queries as jq
 from ferrite.jellyfin.dispatch import Ctx, Router, json_response
 from ferrite.jellyfin.dto import base_item, image_tag, media_source, user_data, view_item
-from ferrite.jellyfin.state import acting_user, state
+from ferrite.jellyfin.state import acting_user
 from ferrite.jellyfin.wire import ITEM, VIEW, csv, parse_bool, parse_guid, parse_id, parse_int
 from ferrite.library import libraries as libraries_db
 from ferrite.library import queries
@@ -44,7 +44,7 @@ def _result(items: list[dict[str, Any]], total: int, start: int) -> Response:
 
 
 def _to_dto(ctx: Ctx, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    st = state(ctx.svc)
+    st = ctx.state
     return [base_item(r, server_id=st.server_id, image_key=st.image_key) for r in rows]
 
 
@@ -59,7 +59,7 @@ async def _views(ctx: Ctx, user: Principal) -> list[Any]:
 @router.route("GET", "/UserViews", "/Users/{userId}/Views")
 async def user_views(ctx: Ctx) -> Response:
     user = _user(ctx)
-    st = state(ctx.svc)
+    st = ctx.state
     views = [view_item(v, server_id=st.server_id) for v in await _views(ctx, user)]
     return _result(views, len(views), 0)
 
@@ -138,7 +138,7 @@ async def list_items(ctx: Ctx) -> Response:
     q = item_query(ctx)
     if q.library_id is None and q.parent_id is None and not q.recursive and not q.ids:
         # The user's root folder: its children are the views.
-        st = state(ctx.svc)
+        st = ctx.state
         views = [view_item(v, server_id=st.server_id) for v in await _views(ctx, user)]
         return _result(views, len(views), 0)
     page = await _query(ctx, user, q)
@@ -243,7 +243,7 @@ async def item_detail(ctx: Ctx, user: Principal, item_id: int) -> dict[str, Any]
         return row, detail
 
     row, detail = await ctx.svc.db.read(read)  # one trip to the reader pool
-    st = state(ctx.svc)
+    st = ctx.state
     out = base_item(row, server_id=st.server_id, image_key=st.image_key)
     if detail is not None:
         files = [f for f in detail["files"] if f["playable"]]
@@ -263,7 +263,7 @@ async def get_item(ctx: Ctx) -> Response:
     raw = ctx.params["itemId"]
     parsed = parse_guid(raw)
     if parsed is not None and parsed[0] == VIEW:
-        st = state(ctx.svc)
+        st = ctx.state
         for view in await _views(ctx, user):
             if view.id == parsed[1]:
                 return json_response(view_item(view, server_id=st.server_id))
@@ -310,7 +310,7 @@ async def image(ctx: Ctx) -> Response:
     item_id = _item_id(ctx.params["itemId"])
     if ctx.params["imageType"].lower() not in ("primary", "thumb"):
         raise NotFound("This item has no such image.")
-    st = state(ctx.svc)
+    st = ctx.state
     tag = ctx.q("tag")
     user: Principal | None = None
     if ctx.token:

@@ -46,6 +46,7 @@ from ferrite.errors import (
     TooManyRequests,
     Unprocessable,
 )
+from ferrite.jellyfin.state import JellyfinState
 from ferrite.jellyfin.wire import ClientInfo, fold, parse_authorization, prune
 from ferrite.services import Services
 
@@ -100,6 +101,7 @@ class Ctx:
     query: dict[str, list[str]]
     client: ClientInfo
     token: str | None
+    state: JellyfinState  # the layer's own state (server id, play sessions' devices)
     _user: Principal | None = field(default=None, repr=False)
 
     def q(self, name: str) -> str | None:
@@ -232,6 +234,14 @@ class JellyfinApi:
         self.router = router
         self.websocket = websocket
         self._unknown: set[str] = set()
+        self._state: tuple[Services, JellyfinState] | None = None
+
+    def state_for(self, svc: Services) -> JellyfinState:
+        """The layer's state for the app's running services, made on first use (it reads
+        the install secret once); a restarted lifespan (new services) gets a new one."""
+        if self._state is None or self._state[0] is not svc:
+            self._state = (svc, JellyfinState.for_install(svc.settings))
+        return self._state[1]
 
     def _log_unknown(self, method: str, path: str) -> None:
         shape = re.sub(r"[0-9a-fA-F-]{32,36}|\d+", "{id}", path.lower())[:200]
@@ -281,7 +291,7 @@ class JellyfinApi:
         svc: Services = scope["app"].state.services
         try:
             info, token = client_token(headers, query)
-            ctx = Ctx(request, svc, params, query, info, token)
+            ctx = Ctx(request, svc, params, query, info, token, self.state_for(svc))
             response = await route.handler(ctx)
         except Unprocessable as exc:  # Jellyfin says 400 for every bad parameter
             response = _error(400, exc.message)

@@ -42,11 +42,11 @@ from ferrite.jellyfin.browse import _item_id
 from ferrite.jellyfin.dispatch import Ctx, Router, json_response
 from ferrite.jellyfin.dto import media_source, subtitle_track_for
 from ferrite.jellyfin.profile import capabilities
-from ferrite.jellyfin.state import Play, acting_user, playback, state
+from ferrite.jellyfin.state import Play, acting_user, playback
 from ferrite.jellyfin.subtitles import delivery_url
 from ferrite.jellyfin.wire import item_guid, parse_bool, parse_int, parse_ticks
 from ferrite.library import queries
-from ferrite.playback.service import HlsPlayback
+from ferrite.playback.plays import HlsPlayback
 from ferrite.playback.sessions import Session
 
 router = Router()
@@ -129,7 +129,7 @@ async def playback_info(ctx: Ctx) -> Response:
         # Jellyfin's answer when nothing fits the device: 200 with an error code.
         log.info("PlaybackInfo for item %s: no compatible stream (%s)", item_id, exc.message)
         return json_response({"MediaSources": [], "ErrorCode": "NoCompatibleStream"})
-    st = state(ctx.svc)
+    st = ctx.state
     st.remember(session.id, Play(user.id, item_id, ctx.client.device_id))
     token = ctx.svc.auth.sign_stream_token(session.id, item_id, user.id, session.expires_at)
     direct = decision.method == "direct"
@@ -186,9 +186,9 @@ async def stream(ctx: Ctx) -> Response:
     if ctx.token:
         user = ctx.user
         if session is not None and session.user_id == user.id:
-            session.touch(ctx.svc.clock())
+            playback(ctx.svc).keep_alive(session)
     else:
-        play = state(ctx.svc).plays.get(sid) if sid else None
+        play = ctx.state.plays.get(sid) if sid else None
         if session is None or play is None or session.item_id != item_id:
             raise Unauthorized("This stream URL needs a token or a live PlaySessionId.")
         if play.device_id and ctx.client.device_id != play.device_id:
@@ -197,7 +197,7 @@ async def stream(ctx: Ctx) -> Response:
         if principal is None or principal.disabled:
             raise TokenInvalid("The user of this play session no longer exists or is disabled.")
         user = principal
-        session.touch(ctx.svc.clock())
+        playback(ctx.svc).keep_alive(session)
     return await serve_item_file(ctx.request, ctx.svc, user, item_id)
 
 
@@ -225,9 +225,7 @@ async def master(ctx: Ctx) -> Response:
                 start_s=parse_ticks(ctx.q("startTimeTicks"), "StartTimeTicks") or 0.0,
                 protocol="hls",
             )
-            state(ctx.svc).remember(
-                session_or_none.id, Play(user.id, item_id, ctx.client.device_id)
-            )
+            ctx.state.remember(session_or_none.id, Play(user.id, item_id, ctx.client.device_id))
         elif session_or_none.user_id != user.id:
             raise NotFound("No such play session.")
         session = session_or_none
@@ -238,8 +236,7 @@ async def master(ctx: Ctx) -> Response:
         raise BadRequest("This play session is for another item.")
     if not isinstance(session.context, HlsPlayback):
         raise BadRequest("This play session is direct play; fetch /Videos/{id}/stream instead.")
-    session.touch(pb.clock())
-    text = pb.master(session, token).decode()
+    text = pb.master(session, token).decode()  # touches the session
     text = text.replace(f"t/{token}/", f"/api/playback/{session.id}/t/{token}/")
     return Response(
         text.encode(), media_type=PLAYLIST_TYPE, headers={"cache-control": "private, no-cache"}
@@ -252,7 +249,7 @@ async def stop_encodings(ctx: Ctx) -> Response:
     session = _live(ctx, ctx.q("playSessionId"))
     if session is not None and session.user_id == user.id:
         await playback(ctx.svc).stop(session, reason="client")
-        state(ctx.svc).forget(session.id)
+        ctx.state.forget(session.id)
     return Response(status_code=204)
 
 
@@ -277,7 +274,7 @@ async def _report(ctx: Ctx, kind: str) -> Response:
             event["position_s"] = position
         await pb.event(session, event)
         if kind == "stopped":
-            state(ctx.svc).forget(session.id)
+            ctx.state.forget(session.id)
         return Response(status_code=204)
     if item_id is not None and position is not None and kind in ("progress", "stopped"):
         # Played without PlaybackInfo (or after the session was reaped): the caller's

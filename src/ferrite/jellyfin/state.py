@@ -1,7 +1,9 @@
 """What the Jellyfin layer keeps for itself: the server's identity and, per play session,
 the client that asked for it. Nothing here is a second source of truth: users, grants,
 progress and sessions stay Ferrite's; this only remembers which device opened which
-``PlaySessionId`` (for token-less stream URLs, docs/jellyfin.md)."""
+``PlaySessionId`` (for token-less stream URLs, docs/jellyfin.md). The state is the
+layer's own: :class:`~ferrite.jellyfin.dispatch.JellyfinApi` makes it with the server's
+services and hands it to every handler as ``ctx.state``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ferrite.auth.tokens import Principal, load_or_create_secret
+from ferrite.config import Settings
 from ferrite.errors import BadRequest, NotFound, Unauthorized
 from ferrite.jellyfin.wire import USER, parse_id
 from ferrite.playback.service import PlaybackService
@@ -43,27 +46,22 @@ class JellyfinState:
     def forget(self, session_id: str) -> None:
         self.plays.pop(session_id, None)
 
-
-def state(svc: Services) -> JellyfinState:
-    """The layer's state, made on first use (reads the install secret once)."""
-    found: JellyfinState | None = svc.extras.get("jellyfin")
-    if found is None:
-        secret = load_or_create_secret(svc.settings.data_dir)
+    @classmethod
+    def for_install(cls, settings: Settings) -> JellyfinState:
+        """The layer's state for the install in ``settings.data_dir`` (reads its secret)."""
+        secret = load_or_create_secret(settings.data_dir)
         server_id = hmac.new(secret, b"ferrite/jellyfin/server-id", hashlib.sha256).hexdigest()
-        found = JellyfinState(
+        return cls(
             server_id=server_id[:32],
-            server_name=svc.settings.jellyfin_server_name,
+            server_name=settings.jellyfin_server_name,
             image_key=hmac.new(secret, b"ferrite/jellyfin/images", hashlib.sha256).digest(),
         )
-        svc.extras["jellyfin"] = found
-    return found
 
 
 def playback(svc: Services) -> PlaybackService:
-    pb: PlaybackService | None = svc.extras.get("playback")
-    if pb is None:
+    if svc.playback is None:
         raise NotFound("Playback is not available on this server.")
-    return pb
+    return svc.playback
 
 
 def acting_user(svc: Services, caller: Principal, user_guid: str | None) -> Principal:

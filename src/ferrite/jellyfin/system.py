@@ -11,14 +11,13 @@ from starlette.responses import Response
 from ferrite.errors import BadRequest, NotFound, Unauthorized
 from ferrite.jellyfin.dispatch import Ctx, Router, json_response
 from ferrite.jellyfin.dto import PRODUCT_NAME, VERSION, user_dto
-from ferrite.jellyfin.state import state
 from ferrite.jellyfin.wire import USER, date, parse_id, user_guid
 
 router = Router()
 
 
 def _public_info(ctx: Ctx) -> dict[str, Any]:
-    st = state(ctx.svc)
+    st = ctx.state
     base = str(ctx.request.base_url).rstrip("/")
     return {
         "LocalAddress": base,
@@ -105,7 +104,7 @@ def session_info(ctx: Ctx, user_id: int, username: str) -> dict[str, Any]:
         "DeviceId": client.device_id or None,
         "DeviceName": client.device or None,
         "ApplicationVersion": client.version or None,
-        "ServerId": state(ctx.svc).server_id,
+        "ServerId": ctx.state.server_id,
         "LastActivityDate": now,
         "LastPlaybackCheckIn": now,
         "IsActive": True,
@@ -131,7 +130,7 @@ async def authenticate(ctx: Ctx) -> Response:
         raise BadRequest("Pw must be a string.")
     address = ctx.request.client.host if ctx.request.client else None
     result = await ctx.svc.auth.login(username, password, address)
-    st = state(ctx.svc)
+    st = ctx.state
     user = result.user
     out = {
         "User": user_dto(
@@ -156,7 +155,7 @@ def _me(ctx: Ctx, user_id: int) -> Response:
     principal = caller if user_id == caller.id else ctx.svc.auth.table.get(user_id)
     if principal is None:
         raise NotFound("User not found.")
-    st = state(ctx.svc)
+    st = ctx.state
     return json_response(
         user_dto(
             principal.id,
@@ -185,7 +184,7 @@ async def get_user(ctx: Ctx) -> Response:
 @router.route("GET", "/Users")
 async def list_users(ctx: Ctx) -> Response:
     caller = ctx.user
-    st = state(ctx.svc)
+    st = ctx.state
     records = await ctx.svc.auth.list_users() if caller.is_admin else []
     users = [
         user_dto(

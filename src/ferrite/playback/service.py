@@ -1,9 +1,16 @@
-"""Playback: turning "user U plays item I on device D" into a session and its URLs.
+"""Playback: turning "user U plays item I on device D" into a session, then serving the
+session's requests.
 
 Creating a session is the one slow step (a few database reads, the decision, the
-renditions); everything after it — playlists, segments, heartbeats — finds the session in
-memory by id and checks its stream token with an HMAC. A file's :class:`MediaContext`
-(probe facts, segment plan, subtitle cues) is loaded once and shared by all its sessions.
+renditions); everything after it -- playlists, segments, heartbeats -- finds the session in
+memory by id (its stream token checked with an HMAC by the caller) and goes through one
+method here: :meth:`PlaybackService.master`, :meth:`~PlaybackService.media_playlist`,
+:meth:`~PlaybackService.init_segment`, :meth:`~PlaybackService.segment`,
+:meth:`~PlaybackService.event`. Those methods alone edit a session's state (through the
+:class:`~ferrite.playback.sessions.Session` methods), so the routers stay thin. A viewer's
+request is :attr:`~ferrite.media.priority.Priority.PLAYBACK` from here down to the
+transcode slot queue. A file's :class:`MediaContext` (probe facts, segment plan, subtitle
+cues) is loaded once and shared by all its sessions (``ferrite.playback.contexts``).
 """
 
 from __future__ import annotations
@@ -13,104 +20,47 @@ import contextlib
 import functools
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Connection, select
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 from ferrite import metrics
 from ferrite.config import Settings
 from ferrite.db.engine import Database
-from ferrite.db.schema import media_files
 from ferrite.errors import BadRequest, FerriteError, NotFound
-from ferrite.hls.plan import make_plans
-from ferrite.hls.pool import SourceFile
-from ferrite.hls.renditions import StreamSet, master_playlist
-from ferrite.hls.service import HlsService, MediaContext
-from ferrite.hls.webvtt import CueIndex
-from ferrite.library import media_rows, queries
-from ferrite.media.info import MediaInfo, SubtitleTrack
-from ferrite.media.renditions import Rung
+from ferrite.hls.renditions import master_playlist
+from ferrite.hls.service import HlsService
+from ferrite.library import playqueries, queries
+from ferrite.media.priority import Priority
 from ferrite.media.subtitles import SubtitleChoice
 from ferrite.playback.capabilities import resolve_device
+from ferrite.playback.contexts import MediaContexts
 from ferrite.playback.decision import decide
 from ferrite.playback.decision_records import Decision, PlaybackRequest
 from ferrite.playback.ladder import build_ladder
-from ferrite.playback.profiles import DeviceProfile
+from ferrite.playback.plays import HlsPlayback, ProgressivePlayback
 from ferrite.playback.sessions import Session, SessionRegistry
+from ferrite.playback.streams import ProgressiveStreams
 from ferrite.playback.streamset import build_stream_set
-from ferrite.transcode.progressive import ProgressiveJob
+from ferrite.transcode.admission import Admission
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class HlsPlayback:
-    """What an HLS session streams: the shared file context and its renditions."""
-
-    ctx: MediaContext
-    streams: StreamSet
-    profile: DeviceProfile
-    decision: Decision
-    master: bytes | None = None
+_SEGMENT_TYPES = {"m4s": "video/mp4", "ts": "video/mp2t", "vtt": "text/vtt; charset=utf-8"}
 
 
-@dataclass
-class ProgressivePlayback:
-    """A device without HLS: one ffmpeg stream per request, starting where asked."""
+class Preparer(Protocol):
+    """The owner of files that may not be ready to play yet (torrents): playback waits
+    for it before a session of one of its files is made."""
 
-    ctx: MediaContext
-    decision: Decision
-    rung: Rung | None  # None: video copied
+    async def prepare(self, file_id: int, start_s: float) -> None:
+        """Before a session's context is loaded (a torrent: probe the file, fetch the
+        pieces at ``start_s``)."""
+        ...
 
-    def job(self, start_s: float, ffmpeg: str, preset: str) -> ProgressiveJob:
-        d = self.decision
-        audio = d.audio
-        return ProgressiveJob(
-            input=str(self.ctx.source.path),
-            start_s=start_s,
-            container=d.progressive or "mp4",
-            video_stream=d.video.stream_index if d.video else None,
-            video_rung=self.rung,
-            audio_stream=audio.stream_index if audio else None,
-            audio_channels=None if audio is None or audio.action == "copy" else audio.channels,
-            audio_bitrate=(audio.bitrate if audio and audio.bitrate else 160_000),
-            audio_codec=audio.source_codec if audio else None,
-            ffmpeg=ffmpeg,
-            preset=preset,
-        )
-
-
-@dataclass(frozen=True)
-class _FileRow:
-    path: str
-    size: int
-    mtime_ns: int
-    fingerprint: str
-
-
-def _file_row(conn: Connection, file_id: int) -> _FileRow:
-    row = conn.execute(
-        select(
-            media_files.c.path,
-            media_files.c.size,
-            media_files.c.mtime_ns,
-            media_files.c.fingerprint,
-        ).where(media_files.c.id == file_id)
-    ).first()
-    if row is None:
-        raise NotFound("This item has no media file.")
-    return _FileRow(*row)
-
-
-def _load_media(
-    conn: Connection, file_id: int
-) -> tuple[MediaInfo, list[tuple[int, SubtitleTrack]]]:
-    return media_rows.load_media(conn, file_id), media_rows.subtitle_tracks_of(
-        conn, file_id, with_cues=True
-    )
+    async def prepare_hls(self, file_id: int) -> None:
+        """Once a session is known to be HLS: per-file facts its segments need (a
+        torrent: the reorder delay from the first GOP)."""
+        ...
 
 
 class PlaybackService:
@@ -122,24 +72,29 @@ class PlaybackService:
         *,
         clock: Callable[[], float] = time.time,
         contexts: int = 64,
+        admission: Admission | None = None,
+        inputs: Callable[[str], str] | None = None,
         on_stop: Callable[[str], None] | None = None,
     ) -> None:
+        """``admission``: the transcode slots progressive streams take (the run manager's:
+        one slot count for the server), a queue of ``transcode_slots`` when not given;
+        ``inputs(path)``: what ffmpeg opens for a media file (``FeedInputs.input_for``);
+        ``on_stop(session_id)``: a session ended (transcode runs forget its playheads)."""
         self.settings = settings
         self.db = db
         self.hls = hls
         self.clock = clock
         self.sessions = SessionRegistry(idle_s=settings.session_idle_s, clock=clock)
-        self._contexts: OrderedDict[tuple[int, str, int], MediaContext] = OrderedDict()
-        self._contexts_max = contexts
-        self._context_locks: dict[int, asyncio.Lock] = {}
+        self.contexts = MediaContexts(settings, db, size=contexts)
+        self.progressive = ProgressiveStreams(
+            settings,
+            admission or Admission(settings.transcode_slots, settings.transcode_queue_timeout_s),
+            clock=clock,
+            inputs=inputs,
+        )
         self._reaper: asyncio.Task[None] | None = None
-        self._on_stop = on_stop  # e.g. transcode runs forget the session's playheads
-        #: ``await prepare(file_id, start_s)`` before a session's context is loaded: lets a
-        #: file's owner get it ready (a torrent: probe it, fetch the pieces at start_s).
-        self.prepare: Callable[[int, float], Awaitable[None]] | None = None
-        #: ``await prepare_hls(file_id)`` once a session is known to be HLS: per-file
-        #: facts its segments need (a torrent: the reorder delay from the first GOP).
-        self.prepare_hls: Callable[[int], Awaitable[None]] | None = None
+        self._on_stop = on_stop
+        self._preparers: list[Preparer] = []
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -161,40 +116,27 @@ class PlaybackService:
             for session in self.sessions.idle():
                 await self.stop(session, reason="idle")
 
-    # --- contexts ---------------------------------------------------------------------
-    async def context(self, file_id: int) -> MediaContext:
-        """The file's playback context, loaded once (per file version) and shared."""
-        lock = self._context_locks.setdefault(file_id, asyncio.Lock())
-        async with lock:  # two first viewers of a file load it once
-            row = await self.db.read(_file_row, file_id)  # which version of the file is current
-            key = (file_id, row.fingerprint, row.mtime_ns)
-            ctx = self._contexts.get(key)
-            if ctx is not None:
-                self._contexts.move_to_end(key)
-                return ctx
-            info, subs = await self.db.read(_load_media, file_id)
-            plans = make_plans(
-                info.keyframes,
-                duration_s=info.duration_s,
-                start_s=info.start_time_s,
-                target_s=self.settings.segment_target_s,
-                max_copy_segment_s=self.settings.max_segment_s,
-            )
-            ctx = MediaContext(
-                file_id=file_id,
-                source=SourceFile(row.path, row.size, row.mtime_ns),
-                fingerprint=row.fingerprint,
-                info=info,
-                plans=plans,
-                cues={tid: CueIndex(t.cues) for tid, t in subs if t.cues is not None},
-                subtitle_tracks=tuple(subs),
-            )
-            self._contexts[key] = ctx
-            while len(self._contexts) > self._contexts_max:
-                self._contexts.popitem(last=False)
-            return ctx
+    def add_preparer(self, preparer: Preparer) -> None:
+        """Wait for ``preparer`` before each new session (the torrent integration)."""
+        self._preparers.append(preparer)
+
+    def remove_preparer(self, preparer: Preparer) -> None:
+        """``preparer`` stops (before playback does): new sessions no longer wait for it."""
+        if preparer in self._preparers:
+            self._preparers.remove(preparer)
 
     # --- sessions ---------------------------------------------------------------------
+    async def resume_position(self, user_id: int, item_id: int) -> float:
+        """Where the user left ``item_id`` (0: never started, or played to the end)."""
+        return await self.db.read(playqueries.resume_position, user_id, item_id)
+
+    async def make_room(self, user_id: int) -> None:
+        """End the user's oldest sessions beyond ``max_sessions_per_user`` - 1, so a new
+        one fits (sessions hold plans, runs and slots)."""
+        mine = sorted(self.sessions.of_user(user_id), key=lambda s: s.created_at)
+        for oldest in mine[: max(0, len(mine) - self.settings.max_sessions_per_user + 1)]:
+            await self.stop(oldest, reason="replaced")
+
     async def create(
         self,
         *,
@@ -208,14 +150,18 @@ class PlaybackService:
         max_bitrate: int | None = None,
         max_height: int | None = None,
         protocol: str | None = None,
+        user_version: int | None = None,
     ) -> tuple[Session, Decision]:
+        """A session for ``user_id`` playing ``item_id`` on ``device`` (``libraries``: the
+        user's grants, None = all; ``user_version``: the user's token version now, which
+        every later request of the session checks)."""
         location = await self.db.read(queries.file_location, item_id)
         if libraries is not None and location.library_id not in libraries:
             raise NotFound("No such item.")
         profile = resolve_device(device)
-        if self.prepare is not None:
-            await self.prepare(location.file_id, start_s or 0.0)
-        ctx = await self.context(location.file_id)
+        for preparer in self._preparers:
+            await preparer.prepare(location.file_id, start_s or 0.0)
+        ctx = await self.contexts.get(location.file_id)
         subs = ctx.subtitle_tracks
         choice: SubtitleChoice | None = None
         if subtitle_stream is not None:
@@ -237,8 +183,9 @@ class PlaybackService:
         )
         refusal = ctx.plans.copy_refusal
         decision = decide(ctx.info, profile, request, segment_copy_refusal=refusal)
-        if decision.hls and self.prepare_hls is not None:
-            await self.prepare_hls(location.file_id)
+        if decision.hls:
+            for preparer in self._preparers:
+                await preparer.prepare_hls(location.file_id)
         session = self.sessions.create(
             user_id=user_id,
             item_id=item_id,
@@ -249,6 +196,7 @@ class PlaybackService:
             duration_s=ctx.info.duration_s,
             start_s=start_s,
             library_id=location.library_id,
+            user_version=user_version,
         )
         if decision.hls:
             streams = build_stream_set(
@@ -277,41 +225,6 @@ class PlaybackService:
         )
         return session, decision
 
-    async def warm_start(self, file_id: int, device: str) -> bool | None:
-        """Make the inits and first segments of what a default player may start on for
-        ``device`` -- every transcoded variant, and the default audio -- at the lowest
-        priority, into the warm store. False when there is nothing to warm (no HLS, no
-        transcoded variant, warming off); None when the file is still arriving (later)."""
-        if self.hls.warm_segments <= 0:
-            return False
-        ctx = await self.context(file_id)
-        if self.hls.arriving(ctx.source):
-            return None  # a torrent still downloading: its pieces go to its viewers
-        request = PlaybackRequest(protocol="hls")
-        refusal = ctx.plans.copy_refusal
-        decision = decide(ctx.info, resolve_device(device), request, segment_copy_refusal=refusal)
-        if not decision.hls or not ctx.info.video:
-            return False
-        streams = build_stream_set(
-            ctx.info, decision, resolve_device(device), request, segment_copy_refusal=refusal
-        )
-        # Which variant a player starts on depends on its first bandwidth estimate (hls.js
-        # takes it from the playlists' download, ExoPlayer from a default): warm every
-        # transcoded one, the expensive starts. A copy start costs a packager read.
-        rungs = [("v", v.id) for v in streams.video if not v.copy]
-        audio = next((a for a in streams.audio if a.default), None)
-        starts = [*rungs, *([("a", audio.id)] if audio is not None else [])]
-        if not rungs:
-            return False
-        hls = self.hls
-        for kind, rid in starts:
-            plan = hls.plan_of(ctx, streams, kind, rid)
-            if streams.container == "fmp4":
-                await hls.init_segment(ctx, streams, kind, rid, session="warmer", background=True)
-            for index in range(min(hls.warm_segments, len(plan))):
-                await hls.segment(ctx, streams, kind, rid, index, background=True)
-        return True
-
     def get(self, session_id: str) -> Session:
         session = self.sessions.get(session_id)
         if session is None:
@@ -323,11 +236,17 @@ class PlaybackService:
             raise NotFound("This playback session is direct play; it has no HLS playlists.")
         return session.context
 
+    def keep_alive(self, session: Session) -> None:
+        """A request under the session that is none of the ones below (direct play)."""
+        session.touch(self.clock())
+
+    # --- the session's requests (the hot path: no database) ----------------------------
     def master(self, session: Session, token: str) -> bytes:
         """The session's master playlist. Its URIs carry the token as a path segment, so
         every relative URI below it inherits the token and the media playlists themselves
         stay identical for all viewers (cached once per file)."""
         hp = self.hls_of(session)
+        session.touch(self.clock())
         if hp.master is None:
             prefix = f"t/{token}/"
             hp.master = master_playlist(
@@ -338,49 +257,69 @@ class PlaybackService:
             ).encode()
         return hp.master
 
-    def use_rendition(self, session: Session, kind: str, rid: str) -> None:
-        """The session fetches from rendition ``kind/rid``; if it fetched from another one
-        of that kind before (an ABR switch), it left that one: a transcode run working
-        ahead for it alone pauses and frees its slot for the new rendition."""
-        old = session.last_rendition.get(kind)
-        if old == rid:
-            return
-        session.last_rendition[kind] = rid
+    async def media_playlist(
+        self, session: Session, kind: str, rid: str, *, gzipped: bool
+    ) -> bytes:
+        hp = self.hls_of(session)
+        session.touch(self.clock())
+        return await self.hls.media_playlist(
+            hp.ctx, hp.streams, rendition_kind(kind), rid, gzipped=gzipped
+        )
+
+    async def init_segment(self, session: Session, kind: str, rid: str) -> tuple[bytes, str]:
+        """The init segment of rendition ``kind/rid`` and its media type."""
+        hp = self.hls_of(session)
+        session.touch(self.clock())
+        kind = rendition_kind(kind)
+        self._use_rendition(session, hp, kind, rid)
+        # A transcoded rendition's init is made with the segment the player will ask for
+        # next: where the session starts, or after its last one (an ABR switch loads the new
+        # rung's init, then the next segment).
+        plan = self.hls.plan_of(hp.ctx, hp.streams, kind, rid)
+        near = plan.index_at_position(session.next_position(kind))
+        data = await self.hls.init_segment(
+            hp.ctx, hp.streams, kind, rid, session=session.id, near=near
+        )
+        return data, "audio/mp4" if kind == "a" else "video/mp4"
+
+    async def segment(self, session: Session, kind: str, rid: str, name: str) -> tuple[bytes, str]:
+        """Media segment ``name`` (``<index>.<ext>``) of rendition ``kind/rid`` and its
+        media type, made at PLAYBACK priority on a miss: a player asks for what it is
+        about to play."""
+        hp = self.hls_of(session)
+        kind = rendition_kind(kind)
+        index, ext = parse_segment_name(name, "vtt" if kind == "s" else hp.streams.segment_ext)
+        if kind == "s":
+            data = await self.hls.subtitle_segment(hp.ctx, hp.streams, rid, index)
+        else:
+            self._use_rendition(session, hp, kind, rid)
+            plan = self.hls.plan_of(hp.ctx, hp.streams, kind, rid, index)
+            session.fetched(kind, plan.position(index), plan.end_position(index))
+            data = await self.hls.segment(
+                hp.ctx, hp.streams, kind, rid, index, session=session.id, priority=Priority.PLAYBACK
+            )
+        now = self.clock()
+        if session.sent(len(data), now) and kind in ("v", "a"):
+            metrics.SERVER_TTFF.labels(session.method).observe((now - session.created_at) * 1000)
+        media_type = _SEGMENT_TYPES[ext]
+        if kind == "a" and ext == "m4s":
+            media_type = "audio/mp4"
+        return data, media_type
+
+    def _use_rendition(self, session: Session, hp: HlsPlayback, kind: str, rid: str) -> None:
+        """If the session fetched from another rendition of ``kind`` before (an ABR
+        switch), it left that one: a transcode run working ahead for it alone pauses and
+        frees its slot for the new rendition."""
+        old = session.switch_rendition(kind, rid)
         if old is not None:
-            hp = self.hls_of(session)
             self.hls.leave(hp.ctx, hp.streams, kind, old, session.id)
 
-    def track_segment(self, session: Session, kind: str, rid: str, index: int) -> bool:
-        """Record that ``session`` fetches segment ``index`` of ``kind/rid``. True when the
-        fetch is a jump (the start, or a seek) rather than a neighbour of the last one: a
-        jump is a viewer waiting, and its segment outranks look-ahead."""
-        hp = self.hls_of(session)
-        plan = self.hls.plan_of(hp.ctx, hp.streams, kind, rid, index)
-        start, end = plan.position(index), plan.end_position(index)
-        last = session.last_span.get(kind)
-        session.last_span[kind] = (start, end)
-        if last is None:
-            return True
-        # The next segment starts where the last one ended; the same or the previous one
-        # (a player retrying, or stepping back one) is not a seek either.
-        return not (last[0] - (end - start) - 1e-6 <= start <= last[1] + 1e-6)
-
-    def next_index(self, session: Session, kind: str, rid: str) -> int:
-        """The segment of ``kind/rid`` the session will ask for next: the one after its
-        last fetch of that kind, or the one at its position before its first."""
-        hp = self.hls_of(session)
-        plan = self.hls.plan_of(hp.ctx, hp.streams, kind, rid)
-        last = session.last_span.get(kind)
-        return plan.index_at_position(session.position_s if last is None else last[1])
-
-    def note_segment(self, session: Session, kind: str, index: int, nbytes: int) -> None:
-        now = self.clock()
-        session.touch(now)
-        t = session.telemetry
-        if t.segments_sent == 0 and kind in ("v", "a"):
-            metrics.SERVER_TTFF.labels(session.method).observe((now - session.created_at) * 1000)
-        t.segments_sent += 1
-        t.bytes_sent += nbytes
+    async def progressive_stream(
+        self, session: Session, start_s: float | None, still_allowed: Callable[[], bool]
+    ) -> tuple[AsyncIterator[bytes], str]:
+        """A progressive stream of the session from ``start_s`` (default its position):
+        the body (it ends when ``still_allowed()`` turns false) and its media type."""
+        return await self.progressive.start(session, start_s, still_allowed)
 
     # --- events -----------------------------------------------------------------------
     async def event(self, session: Session, event: dict[str, Any]) -> None:
@@ -411,8 +350,7 @@ class PlaybackService:
             raise BadRequest(f"unknown event type {kind!r}")
         position = _number(event, "position_s")
         if position is not None and position >= 0:
-            session.position_s = position
-            session.progress_dirty = True
+            session.moved_to(position)
         if kind == "stop":
             await self.stop(session, reason="player")  # writes the final position
             return
@@ -422,8 +360,7 @@ class PlaybackService:
             await self._write_progress(session)
 
     async def _write_progress(self, session: Session) -> None:
-        session.last_progress_write = self.clock()
-        session.progress_dirty = False
+        session.progress_saved(self.clock())
         try:
             await self.db.write(
                 functools.partial(
@@ -472,3 +409,21 @@ def _number(event: dict[str, Any], *names: str) -> float | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
+
+
+def rendition_kind(kind: str) -> str:
+    if kind not in ("v", "a", "s"):
+        raise NotFound(f"no rendition kind {kind!r}")
+    return kind
+
+
+def parse_segment_name(name: str, expected: str) -> tuple[int, str]:
+    """``"12.m4s"`` -> (12, "m4s"); 404 for another extension than the rendition's, 400
+    for an index that is not a plain number."""
+    stem, _, ext = name.partition(".")
+    if ext != expected:
+        raise NotFound(f"no such segment {name!r} (this rendition serves .{expected})")
+    # ASCII digits only: "²" and "٣" are str.isdigit() but not int().
+    if not (stem.isascii() and stem.isdigit()) or len(stem) > 9:
+        raise BadRequest(f"bad segment index {stem!r}")
+    return int(stem), ext

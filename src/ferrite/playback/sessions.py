@@ -72,8 +72,46 @@ class Session:
     library_id: int | None = None
     user_version: int | None = None
 
+    # Every edit of a session's state is one of these methods (called by the playback
+    # service, never by a router): what each field means stays in one file.
     def touch(self, now: float) -> None:
         self.last_seen = now
+
+    def switch_rendition(self, kind: str, rid: str) -> str | None:
+        """The session fetches from rendition ``kind/rid``: the rendition of that kind it
+        fetched from before, if this is a switch (ABR), else None."""
+        old = self.last_rendition.get(kind)
+        if old == rid:
+            return None
+        self.last_rendition[kind] = rid
+        return old
+
+    def fetched(self, kind: str, start: float, end: float) -> None:
+        """The session fetches the segment of ``kind`` at playlist positions start-end."""
+        self.last_span[kind] = (start, end)
+
+    def next_position(self, kind: str) -> float:
+        """Where the session's next segment of ``kind`` starts: after its last fetch of
+        that kind, or its position before its first."""
+        last = self.last_span.get(kind)
+        return self.position_s if last is None else last[1]
+
+    def sent(self, nbytes: int, now: float) -> bool:
+        """A segment of ``nbytes`` went out; True when it was the session's first."""
+        self.last_seen = now
+        t = self.telemetry
+        t.segments_sent += 1
+        t.bytes_sent += nbytes
+        return t.segments_sent == 1
+
+    def moved_to(self, position_s: float) -> None:
+        """The player reported its position (written to progress later, throttled)."""
+        self.position_s = position_s
+        self.progress_dirty = True
+
+    def progress_saved(self, now: float) -> None:
+        self.last_progress_write = now
+        self.progress_dirty = False
 
 
 def allowed(session: Session, principal: Principal | None) -> bool:
@@ -111,6 +149,7 @@ class SessionRegistry:
         duration_s: float,
         start_s: float = 0.0,
         library_id: int | None = None,
+        user_version: int | None = None,
     ) -> Session:
         now = self._clock()
         session = Session(
@@ -126,6 +165,7 @@ class SessionRegistry:
             position_s=start_s,
             duration_s=duration_s,
             library_id=library_id,
+            user_version=user_version,
         )
         self._sessions[session.id] = session
         return session

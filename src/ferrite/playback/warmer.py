@@ -20,7 +20,12 @@ import logging
 from ferrite.db.engine import Database
 from ferrite.errors import FerriteError
 from ferrite.library import queries
+from ferrite.media.priority import Priority
+from ferrite.playback.capabilities import resolve_device
+from ferrite.playback.decision import decide
+from ferrite.playback.decision_records import PlaybackRequest
 from ferrite.playback.service import PlaybackService
+from ferrite.playback.streamset import build_stream_set
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +80,7 @@ class Warmer:
             while len(self.playback.sessions):  # noqa: ASYNC110
                 await asyncio.sleep(VIEWER_BACKOFF_S)
             try:
-                warmed = await self.playback.warm_start(file_id, self.device)
+                warmed = await self.warm_start(file_id, self.device)
                 if warmed is None:
                     continue  # still arriving: look again at the next pass
                 if warmed:
@@ -88,3 +93,41 @@ class Warmer:
                 log.exception("warmer: file %s not warmed", file_id)
             self._done.add((file_id, fingerprint))
         return made
+
+    async def warm_start(self, file_id: int, device: str) -> bool | None:
+        """Make the inits and first segments of what a default player may start on for
+        ``device`` -- every transcoded variant, and the default audio -- at PREFETCH
+        priority, into the warm store. False when there is nothing to warm (no HLS, no
+        transcoded variant, warming off); None when the file is still arriving (later)."""
+        hls = self.playback.hls
+        if hls.warm_segments <= 0:
+            return False
+        ctx = await self.playback.contexts.get(file_id)
+        if hls.arriving(ctx.source):
+            return None  # a torrent still downloading: its pieces go to its viewers
+        request = PlaybackRequest(protocol="hls")
+        refusal = ctx.plans.copy_refusal
+        decision = decide(ctx.info, resolve_device(device), request, segment_copy_refusal=refusal)
+        if not decision.hls or not ctx.info.video:
+            return False
+        streams = build_stream_set(
+            ctx.info, decision, resolve_device(device), request, segment_copy_refusal=refusal
+        )
+        # Which variant a player starts on depends on its first bandwidth estimate (hls.js
+        # takes it from the playlists' download, ExoPlayer from a default): warm every
+        # transcoded one, the expensive starts. A copy start costs a packager read.
+        rungs = [("v", v.id) for v in streams.video if not v.copy]
+        audio = next((a for a in streams.audio if a.default), None)
+        starts = [*rungs, *([("a", audio.id)] if audio is not None else [])]
+        if not rungs:
+            return False
+        low = Priority.PREFETCH  # never a transcode slot a viewer waits for
+        for kind, rid in starts:
+            plan = hls.plan_of(ctx, streams, kind, rid)
+            if streams.container == "fmp4":
+                await hls.init_segment(
+                    ctx, streams, kind, rid, session="warmer", priority=low, warming=True
+                )
+            for index in range(min(hls.warm_segments, len(plan))):
+                await hls.segment(ctx, streams, kind, rid, index, priority=low, warming=True)
+        return True

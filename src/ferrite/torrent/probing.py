@@ -274,7 +274,7 @@ class Prober:
 
     def _seed_delay(self, entry: Entry, header: HeaderProbe) -> None:
         """Give the packager the reorder delay of the first GOP (see module docstring)."""
-        playback = self.svc.extras.get("playback")
+        playback = self.svc.playback
         keyframes = header.info.keyframes
         if playback is None or keyframes is None or not header.first_gop_pts:
             return

@@ -1,6 +1,6 @@
 """Torrents as library items you can play while they download: the engine meets the app.
 
-    TorrentService (svc.extras["torrents"])
+    TorrentService (svc.torrents)
     ├── TorrentEngine          started lazily: at startup only when torrents exist, else
     │                          on the first POST /api/torrents (no libtorrent session, no
     │                          listening port, for servers that never use torrents)
@@ -11,7 +11,7 @@
     ├── svc.sources            every linked video file is registered as a StreamedFile:
     │                          the packager, direct play and ffmpeg read it through a
     │                          TorrentFileReader until the file is complete on disk
-    └── playback.prepare       a session on a torrent item waits for its header probe,
+    └── prepare (a preparer)   a session on a torrent item waits for its header probe,
                                then preloads the pieces at the session's start position
 
 Files are identified by ``media_files.id``; torrent events (metadata, finished, removed)
@@ -489,14 +489,12 @@ class TorrentService:
 
 
 # == app wiring =============================================================================
-async def start_torrents(svc: Services) -> None:
-    """Lifespan: the torrent integration; its engine starts now only if torrents exist."""
+async def start_torrents(svc: Services) -> TorrentService:
+    """Lifespan: the torrent integration (the app keeps it as ``svc.torrents``); its
+    engine starts now only if torrents exist. Playback sessions wait for it (a preparer)."""
     service = TorrentService(svc)
-    svc.extras["torrents"] = service
-    playback = svc.extras.get("playback")
-    if playback is not None:
-        playback.prepare = service.prepare
-        playback.prepare_hls = service.prepare_hls
+    if svc.playback is not None:
+        svc.playback.add_preparer(service)
     try:
         if await svc.db.read(catalog.torrent_count):
             await service.engine()
@@ -505,13 +503,17 @@ async def start_torrents(svc: Services) -> None:
                 await asyncio.wait(list(service._links.values()), timeout=30)
     except FerriteError as exc:
         log.error("the torrent engine did not start: %s (torrents are unavailable)", exc.message)
+    except BaseException:  # the app never gets the service: close it here
+        if svc.playback is not None:
+            svc.playback.remove_preparer(service)
+        await service.aclose()
+        raise
+    return service
 
 
 async def stop_torrents(svc: Services) -> None:
-    service = svc.extras.pop("torrents", None)
-    playback = svc.extras.get("playback")
-    if playback is not None:
-        playback.prepare = None
-        playback.prepare_hls = None
+    service = svc.torrents
     if service is not None:
+        if svc.playback is not None:
+            svc.playback.remove_preparer(service)
         await service.aclose()

@@ -17,7 +17,7 @@ Two ways in:
   which moves it up (keeping its place in arrival order) and restarts its timeout.
 
 Paused runs give their slot back (see ``ferrite.transcode.runs``), so a slot count bounds
-the CPU actually being spent, not the number of viewers; and :attr:`Admission.on_contention`
+the CPU actually being spent, not the number of viewers; and :meth:`Admission.listen_contention`
 lets the run manager pause look-ahead work when a viewer has to queue.
 """
 
@@ -29,27 +29,14 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from enum import IntEnum
 
 from ferrite import metrics
 from ferrite.errors import Overloaded
+from ferrite.media.priority import Priority
 
 __all__ = ["Admission", "Lease", "Priority", "Ticket"]
 
 Clock = Callable[[], float]
-
-
-class Priority(IntEnum):
-    """Lower is more urgent."""
-
-    #: Someone is waiting for this right now: the first segment of a playback, a seek, a
-    #: stall, a crash restart, a progressive stream.
-    PLAYBACK = 0
-    #: Look-ahead a viewer will want soon but isn't waiting for yet.
-    PREFETCH = 1
-    #: A paused run catching up with a viewer who is approaching it (it still has a
-    #: buffer of ready segments to serve meanwhile).
-    BACKGROUND = 2
 
 
 class Lease:
@@ -163,10 +150,14 @@ class Admission:
         self._heap: list[list[object]] = []  # [priority, seq, ticket | None]
         self._waiting = 0
         self._seq = itertools.count()
-        #: Called with a waiter's priority whenever one has to queue (or moves up): the
-        #: owner of running work may free a slot for it (the run manager pauses the run
-        #: furthest ahead of its viewers when a viewer waits).
-        self.on_contention: Callable[[Priority], None] | None = None
+        self._on_contention: list[Callable[[Priority], None]] = []
+
+    def listen_contention(self, listener: Callable[[Priority], None]) -> Callable[[], None]:
+        """Call ``listener(priority)`` whenever a waiter has to queue (or moves up): the
+        owner of running work may free a slot for it (the run manager pauses the run
+        furthest ahead of its viewers when a viewer waits). Returns the remover."""
+        self._on_contention.append(listener)
+        return lambda: self._on_contention.remove(listener)
 
     @property
     def in_use(self) -> int:
@@ -211,8 +202,8 @@ class Admission:
         self._waiting += 1
 
     def _contended(self, priority: Priority) -> None:
-        if self.on_contention is not None:
-            self.on_contention(priority)
+        for listener in self._on_contention:
+            listener(priority)
 
     def _requeue(self, ticket: Ticket) -> None:
         if ticket._entry is None:

@@ -137,7 +137,7 @@ class RunManager:
             reap_interval_s if reap_interval_s is not None else min(max(self.idle_s / 4, 0.05), 5.0)
         )
         self.preempt_lead_s = throttle.preempt_lead_s(self.ahead_s)
-        self.admission.on_contention = self._preempt
+        self.admission.listen_contention(self._preempt)
         self.root = Path(settings.data_dir) / "transcode"
         self._runs: dict[RenditionKey, list[Run]] = {}
         self._playheads: dict[tuple[str | None, RenditionKey], _Playhead] = {}

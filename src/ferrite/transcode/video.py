@@ -13,19 +13,11 @@ from functools import partial
 from ferrite.config import Settings
 from ferrite.hls.renditions import VideoRendition
 from ferrite.hls.service import MediaContext
-from ferrite.transcode.admission import Priority
+from ferrite.media.priority import Priority
 from ferrite.transcode.binary import ffmpeg_path
 from ferrite.transcode.job import BurnIn, TranscodeJob, VideoJob
 from ferrite.transcode.run_key import RenditionKey
 from ferrite.transcode.runs import RunManager
-
-#: The HLS layer's priorities: 0 = a viewer's first segment (or a seek), 1 = the viewer's
-#: next segment, 2 = the server's own look-ahead. Both kinds of viewer request are
-#: PLAYBACK: a player asks for what it is about to play, and that request is what moves the
-#: viewer's playhead in the run manager (PREFETCH, which doesn't, would pin the playhead
-#: at the first segment: the run then pauses ``transcode_ahead_s`` past it and the viewer
-#: catching up waits for every segment).
-_PRIORITIES = (Priority.PLAYBACK, Priority.PLAYBACK, Priority.PREFETCH)
 
 
 class RunTranscoder:
@@ -97,16 +89,21 @@ class RunTranscoder:
         index: int,
         *,
         session: str,
-        priority: int,
+        priority: Priority,
         until: int | None = None,
     ) -> bytes:
         """Segment ``index`` from a shared run; a run started for it stops before
-        ``until`` when given (the warmer's few first segments: no run left behind)."""
+        ``until`` when given (the warmer's few first segments: no run left behind).
+        ``priority`` as the request came: every segment a player asks for is PLAYBACK
+        (the first, a seek's, the next one), and that request is what moves the viewer's
+        playhead in the run manager (PREFETCH, which doesn't, would pin the playhead at
+        the first segment: the run then pauses ``transcode_ahead_s`` past it and the
+        viewer catching up waits for every segment)."""
         return await self.runs.segment(
             partial(self.job, ctx, rendition, end_index=until),
             self.key(ctx, rendition),
             index,
-            priority=_PRIORITIES[min(priority, len(_PRIORITIES) - 1)],
+            priority=priority,
             session=session or None,
         )
 

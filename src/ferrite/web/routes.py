@@ -1,18 +1,14 @@
-"""Serving the browser UI, plus the two small API routes it needs that API.md lacks.
+"""Serving the browser UI.
 
 Mount everything with one call, *after* every API router is included::
 
     app = create_app(settings)
     mount_web(app)
 
-Routes added:
+The two small API routes the UI needs that API.md lacks live with the API
+(``ferrite.api.auth``): ``GET /api/setup`` (``{"needed": bool}``) and
+``GET /api/image-token`` (see :mod:`ferrite.auth.imagetokens`). Routes added here:
 
-- ``GET /api/setup`` -> ``{"needed": bool}``: whether first-run setup (``POST /api/setup``)
-  is still open, i.e. no user exists yet; anyone may ask.
-- ``GET /api/image-token`` (bearer) -> ``{"token", "expires_at"}``: a token for ``<img>``
-  URLs (see :mod:`ferrite.web.imagetokens`); :data:`ImageUser` is the dependency that
-  accepts it (``?token=``) or a bearer header, for image routes such as
-  ``GET /api/items/{id}/artwork``.
 - ``GET /static/<build>/<path>``: the UI's files, ``Cache-Control: immutable`` for a year
   when ``<build>`` is the current build (see :mod:`ferrite.web.assets`), revalidated
   otherwise; ETag, gzip when accepted.
@@ -25,25 +21,15 @@ Routes added:
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import FastAPI
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from ferrite.api.deps import CurrentUser, ServicesDep
-from ferrite.auth import users
-from ferrite.auth.tokens import Principal, load_or_create_secret
-from ferrite.errors import NotFound, TokenInvalid
+from ferrite.errors import NotFound
 from ferrite.http.ranges import etag_matches
-from ferrite.services import Services
 from ferrite.web.assets import Asset, Bundle, load_bundle
-from ferrite.web.imagetokens import ImageTokens
-
-router = APIRouter(tags=["web"])
 
 #: Security headers for the UI's documents. No inline script anywhere; styles set from
 #: scripts go through the CSSOM (allowed). ``blob:`` media is hls.js's MediaSource;
@@ -62,52 +48,6 @@ _DOCUMENT_HEADERS = {
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-_EXTRAS_KEY = "web.image_tokens"
-
-
-# -- first-run setup state ---------------------------------------------------------
-@router.get("/api/setup")
-async def setup_state(svc: ServicesDep) -> JSONResponse:
-    """``{"needed": true}`` while no user exists (``POST /api/setup`` is open)."""
-    # The table is loaded at start; a user made by the CLI since then is in the database.
-    needed = False if len(svc.auth.table) else await svc.db.read(users.count_users) == 0
-    return JSONResponse({"needed": needed}, headers={"cache-control": "no-store"})
-
-
-# -- image tokens ---------------------------------------------------------------------
-async def image_tokens(svc: Services) -> ImageTokens:
-    tokens = svc.extras.get(_EXTRAS_KEY)
-    if tokens is None:
-        secret = await asyncio.to_thread(load_or_create_secret, svc.settings.data_dir)
-        tokens = svc.extras.setdefault(
-            _EXTRAS_KEY, ImageTokens(secret, svc.auth.table, clock=svc.clock)
-        )
-    assert isinstance(tokens, ImageTokens)
-    return tokens
-
-
-@router.get("/api/image-token")
-async def image_token(user: CurrentUser, svc: ServicesDep) -> JSONResponse:
-    """A token for ``?token=`` on image URLs (artwork); valid 1-2 days, revoked on logout."""
-    token, expires_at = (await image_tokens(svc)).issue(user)
-    return JSONResponse(
-        {"token": token, "expires_at": expires_at}, headers={"cache-control": "no-store"}
-    )
-
-
-async def get_image_user(request: Request) -> Principal:
-    """The caller of an image route: ``Authorization: Bearer`` or ``?token=<image token>``."""
-    svc: Services = request.app.state.services
-    header = request.headers.get("authorization")
-    if header:
-        return svc.auth.authenticate(header)
-    token = request.query_params.get("token")
-    if not token:
-        raise TokenInvalid("Send Authorization: Bearer <token> or ?token=<image token>.")
-    return (await image_tokens(svc)).verify(token)
-
-
-ImageUser = Annotated[Principal, Depends(get_image_user)]
 
 
 # -- the UI's files --------------------------------------------------------------------
@@ -152,13 +92,12 @@ register_url_convertor("ferrite_page", PageConvertor())
 
 
 def mount_web(app: FastAPI, *, bundle: Bundle | None = None) -> Bundle:
-    """Serve the UI from ``app``: the web API routes, ``/static/...`` and the SPA fallback.
+    """Serve the UI from ``app``: ``/static/...`` and the SPA fallback.
 
     Call it after including every API router. Returns the loaded :class:`Bundle`.
     """
     bundle = bundle or load_bundle()
     app.state.web_bundle = bundle
-    app.include_router(router)
 
     async def static(request: Request) -> Response:
         build = request.path_params["build"]
