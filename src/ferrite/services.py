@@ -29,6 +29,7 @@ from ferrite.auth.imagetokens import ImageTokens
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.service import AuthService
 from ferrite.auth.tokens import Clock, load_or_create_secret
+from ferrite.cluster.link import ClusterLink
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.errors import NotFound
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from ferrite.transcode.runs import RunManager
 
 log = logging.getLogger(__name__)
+
+#: How long a starting node waits for its first subscription before serving anyway.
+_CLUSTER_START_WAIT_S = 5.0
 
 ScanFn = Callable[[int, "Sequence[Path] | None"], Awaitable[object]]
 
@@ -213,6 +217,8 @@ class Services:
     warmer: Warmer | None = None  # only with ``warm_segments`` > 0
     #: The torrent integration (``ferrite.torrent.service.start_torrents``).
     torrents: TorrentService | None = None
+    #: What this node shares with the others of a cluster (only with ``redis_url``).
+    cluster: ClusterLink | None = None
     _owns_passwords: bool = True
     #: What ffmpeg opens for a file of ``sources`` (http/feed.py owns the loopback server).
     inputs: FeedInputs = field(init=False)
@@ -243,6 +249,11 @@ class Services:
         except BaseException:
             db.close()
             raise
+        # The fan-out re-reads the auth table once subscribed: changes other nodes make
+        # from then on reach this one. Redis away at start is not fatal (it retries).
+        cluster = ClusterLink.start(settings, auth) if settings.redis_url else None
+        if cluster is not None:
+            await cluster.fanout.wait_connected(_CLUSTER_START_WAIT_S)
         tasks = Tasks()
         files = FileLocator(db)
         scanner = make_scanner(db, settings) if make_scanner is not None else None
@@ -258,6 +269,7 @@ class Services:
             image_tokens=ImageTokens(secret, auth.table, clock=clock),
             scanner=scanner,
             sources=FileSources(read_threads=settings.torrent_read_threads),
+            cluster=cluster,
             _owns_passwords=owns,
         )
 
@@ -294,6 +306,8 @@ class Services:
         await self.tasks.aclose(grace_s=grace_s)
         await asyncio.to_thread(self.inputs.close)
         await asyncio.to_thread(self.sources.close)
+        if self.cluster is not None:
+            await self.cluster.aclose()
         if self._owns_passwords:
             self.auth.close()
         await asyncio.to_thread(self.db.close)
