@@ -14,8 +14,8 @@ import pytest
 from ferrite.auth.ratelimit import ADDRESS_FACTOR
 from ferrite.auth.tokens import derive_key
 from tests.api.conftest import ADMIN, bearer, login, services
-from tests.api.helpers import FakeClock
 from tests.api.server import AppClient
+from tests.fakes import FakeClock
 
 
 def test_healthz(client: AppClient) -> None:

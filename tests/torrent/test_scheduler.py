@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ferrite.torrent.pieces import Deadline
 from ferrite.torrent.scheduler import DEFAULT_PRIORITY, PRELOAD_PRIORITY, PieceScheduler
+from tests.fakes import FakeClock
 
 
 class FakeHandle:
@@ -27,16 +28,8 @@ class FakeHandle:
         self.priorities[piece] = priority
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make() -> tuple[PieceScheduler, FakeHandle, Clock]:
-    handle, clock = FakeHandle(), Clock()
+def make() -> tuple[PieceScheduler, FakeHandle, FakeClock]:
+    handle, clock = FakeHandle(), FakeClock(1000.0)
     return PieceScheduler(handle, clock=clock), handle, clock
 
 
@@ -141,7 +134,7 @@ class ListHandle(FakeHandle):
 
 
 def test_the_start_up_hold_fetches_only_what_someone_asked_for_until_released() -> None:
-    handle, clock = ListHandle(), Clock()
+    handle, clock = ListHandle(), FakeClock(1000.0)
     s = PieceScheduler(handle, clock=clock)
     s.preload([0, 9])  # head and tail of a video
     s.want("player", [Deadline(1, 0)])
