@@ -200,7 +200,6 @@ class AlertPump:
 
 def snapshot(t: ManagedTorrent, st: Any) -> None:
     t.state = str(st.state)
-    t.progress = float(st.progress)
     t.download_rate = int(st.download_payload_rate)
     t.upload_rate = int(st.upload_payload_rate)
     t.num_peers = int(st.num_peers)

@@ -17,7 +17,10 @@ The version is part of the key of a file's playback context (and of the packager
 file facts), so sessions started after the full step use its plan; sessions already
 playing keep theirs (cache keys hold the plan). A file whose header yields no usable
 index (no ``moov`` keyframe table, untrustworthy cues, no video index at all) goes
-straight to the full step, and playback waits for it, as before.
+straight to the full step, and playback waits for it, as before. A header step that
+fails (no media FFmpeg can open, no audio or video, damaged first packets) is final:
+the full probe would read the same verified bytes the same way, after waiting for the
+rest of the file. A probe's read-ahead tasks end with it.
 
 The header step reads up to the first keyframe only, so the playback decision does not
 wait for a GOP. Right after it is stored, the first GOP (which the player reads next
@@ -126,6 +129,8 @@ class Prober:
         self._closed = closed
         self._loop = asyncio.get_running_loop()
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        # The read-ahead tasks of each probe (ended with it: they hold readers).
+        self._prefetches: dict[int, set[asyncio.Task[None]]] = {}
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="torrent-probe")
 
     # == the service's verbs ==============================================================
@@ -140,6 +145,12 @@ class Prober:
         task = self._tasks.pop(file_id, None)
         if task is not None:
             task.cancel()
+        for prefetch in self._prefetches.pop(file_id, set()):
+            prefetch.cancel()
+
+    def busy(self, file_id: int) -> bool:
+        """Whether a probe of the file (or its read-ahead) is still running."""
+        return file_id in self._tasks or bool(self._prefetches.get(file_id))
 
     async def playable(self, entry: Entry, limit: float) -> None:
         """Wait until playback of ``entry`` can be decided; Timeout after ``limit`` s."""
@@ -195,12 +206,14 @@ class Prober:
             entry.delay_known.set()
             if self._tasks.get(entry.file_id) is asyncio.current_task():
                 del self._tasks[entry.file_id]
+                for prefetch in self._prefetches.pop(entry.file_id, set()):
+                    prefetch.cancel()  # their readers wait for pieces nobody reads now
 
     async def _retrying(
         self, entry: Entry, step: Callable[[TorrentEngine, Entry], Coroutine[Any, Any, Any]]
     ) -> Any:
         """Run one step until it answers; a missing piece (no peer yet) is retried, a
-        ProbeError stores the failure (the header step's is left to the full step)."""
+        ProbeError stores the failure (the first GOP's only skips the delay)."""
         attempt = 0
         while True:
             engine = self._engine()
@@ -209,9 +222,13 @@ class Prober:
             try:
                 return await step(engine, entry)
             except ProbeError as exc:
-                if step in (self._header, self._first_gop):
-                    log.info("header probe of %s: %s; probing in full", entry.path, exc.message)
+                if step == self._first_gop:
+                    log.info("first GOP of %s: %s", entry.path, exc.message)
                     return None
+                # Final, also from the header step: it reads verified bytes with the
+                # full probe's demuxer (an unreadable container, no audio or video
+                # stream, damaged first packets), so the full probe would only wait for
+                # the rest of the file to fail the same way.
                 await self._failed(entry, exc.message)
                 return _GONE
             except NotFound:
@@ -286,10 +303,14 @@ class Prober:
         """Probe thread: the probe will read ``ranges`` next; fetch them all at once."""
 
         def start() -> None:
-            if not self._closed():
-                self._spawn(
-                    self._prefetch(entry, ranges, background), f"torrent-prefetch-{entry.file_id}"
-                )
+            if self._closed() or entry.file_id not in self._tasks:
+                return  # the probe ended meanwhile
+            task = self._spawn(
+                self._prefetch(entry, ranges, background), f"torrent-prefetch-{entry.file_id}"
+            )
+            running = self._prefetches.setdefault(entry.file_id, set())
+            running.add(task)
+            task.add_done_callback(running.discard)
 
         self._loop.call_soon_threadsafe(start)
 

@@ -402,6 +402,7 @@ class TorrentService:
     ) -> dict[str, Any]:
         by_index = {f.index: f for f in linked}
         files = []
+        progress = dict(zip((f.index for f in status.files), status.file_progress, strict=False))
         for f in status.files:
             link = by_index.get(f.index)
             files.append(
@@ -409,6 +410,7 @@ class TorrentService:
                     "index": f.index,
                     "path": f.path,
                     "size": f.size,
+                    "progress": progress.get(f.index, 0.0),
                     "is_video": f.is_video,
                     "item_id": link.item_id if link else None,
                     "file_id": link.media_file_id if link else None,
