@@ -55,7 +55,7 @@ from ferrite.playback.service import PlaybackService
 from ferrite.playback.sessions import allowed
 from ferrite.playback.warmer import Warmer
 from ferrite.services import Services
-from ferrite.torrent.service import start_torrents, stop_torrents
+from ferrite.torrent.service import TorrentService
 from ferrite.torrent.source import MAX_TORRENT_BYTES
 from ferrite.transcode.runs import RunManager
 from ferrite.transcode.video import RunTranscoder
@@ -107,7 +107,7 @@ def create_app(
         try:
             await _start_libraries(svc)
             await _start_playback(svc)
-            await start_torrents(svc)
+            await _start_torrents(svc)
             await _start_demo(svc)
             await svc.start_watcher()
             for hook in on_startup:
@@ -119,7 +119,7 @@ def create_app(
                     await hook(app, svc)
                 except Exception:
                     log.exception("shutdown hook %r failed", hook)
-            await stop_torrents(svc)  # first: wakes reads blocked on torrent pieces
+            await _stop_torrents(svc)  # first: wakes reads blocked on torrent pieces
             await _stop_playback(svc)
             await svc.aclose()
 
@@ -226,6 +226,35 @@ async def _stop_playback(svc: Services) -> None:
     runs = svc.extras.pop("runs", None)
     if runs is not None:
         await runs.aclose()
+
+
+async def _start_torrents(svc: Services) -> None:
+    """The torrent integration (``svc.extras["torrents"]``), given only what it uses; its
+    engine starts now only if torrents exist."""
+    pb = svc.extras.get("playback")
+    service = TorrentService(
+        svc.settings,
+        svc.db,
+        svc.sources,
+        invalidate=svc.files.invalidate,
+        clock=svc.clock,
+        remember_delay=pb.hls.packager.remember_video_delay if pb is not None else None,
+    )
+    svc.extras["torrents"] = service
+    if pb is not None:
+        pb.prepare = service.prepare
+        pb.prepare_hls = service.prepare_hls
+    await service.start()
+
+
+async def _stop_torrents(svc: Services) -> None:
+    service = svc.extras.pop("torrents", None)
+    pb = svc.extras.get("playback")
+    if pb is not None:
+        pb.prepare = None
+        pb.prepare_hls = None
+    if service is not None:
+        await service.aclose()
 
 
 async def _start_demo(svc: Services) -> None:

@@ -40,8 +40,9 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ferrite.db.engine import Database
 from ferrite.errors import FerriteError, NotFound, ProbeError, Timeout
 from ferrite.hls.pool import SourceFile
 from ferrite.hls.timeline import reorder_delay
@@ -56,15 +57,14 @@ from ferrite.torrent.pieces import Layout, is_subtitle_path
 from ferrite.torrent.reader import TorrentFileReader
 from ferrite.torrent.records import TorrentFile
 
-if TYPE_CHECKING:
-    from ferrite.services import Services
-
 log = logging.getLogger(__name__)
 
 #: ``media_files.mtime_ns`` of a torrent file: which probe its row holds (a torrent
 #: file's identity is the torrent's, so the field is free to version the probe).
 FULL_VERSION = 0
 HEADER_VERSION = 1
+#: The packager's ``remember_video_delay(source, stream_index, delay)``.
+RememberDelay = Callable[[SourceFile, int, int], None]
 #: Retry delays of a probe whose pieces did not come (no peer yet, seeder restarting).
 PROBE_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 #: Bitrate a probe's reader plans with: it keeps its deadline window at the minimum.
@@ -112,16 +112,23 @@ class Prober:
 
     def __init__(
         self,
-        svc: Services,
+        db: Database,
         *,
+        invalidate: Callable[[int], None],
+        clock: Callable[[], float],
+        remember_delay: RememberDelay | None,
         engine: Callable[[], TorrentEngine | None],
         spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]],
         on_probed: Callable[[Entry], None],
         on_failed: Callable[[Entry], None],
         closed: Callable[[], bool],
     ) -> None:
-        self.svc = svc
-        self.db = svc.db
+        """``invalidate(item_id)``: forget the item's cached file location (its probe
+        changed); ``remember_delay``: the packager's ``remember_video_delay``."""
+        self.db = db
+        self.invalidate = invalidate
+        self._clock = clock
+        self._remember_delay = remember_delay
         self._engine = engine
         self._spawn = spawn
         self._on_probed = on_probed
@@ -289,14 +296,13 @@ class Prober:
 
     def _seed_delay(self, entry: Entry, header: HeaderProbe) -> None:
         """Give the packager the reorder delay of the first GOP (see module docstring)."""
-        playback = self.svc.extras.get("playback")
         keyframes = header.info.keyframes
-        if playback is None or keyframes is None or not header.first_gop_pts:
+        remember = self._remember_delay
+        if remember is None or keyframes is None or not header.first_gop_pts:
             return
         delay = reorder_delay(header.first_gop_pts)
         for version in (HEADER_VERSION, FULL_VERSION):
-            source = SourceFile(entry.path, entry.size, version)
-            playback.hls.packager.remember_video_delay(source, keyframes.stream_index, delay)
+            remember(SourceFile(entry.path, entry.size, version), keyframes.stream_index, delay)
 
     # == reading ahead ====================================================================
     def _will_need(self, entry: Entry, background: bool, ranges: list[tuple[int, int]]) -> None:
@@ -355,7 +361,7 @@ class Prober:
         entry.status = "ok"
         entry.version = version
         entry.playable.set()
-        self.svc.files.invalidate(item_id)
+        self.invalidate(item_id)
         if version == FULL_VERSION:
             self._on_probed(entry)
 
@@ -368,7 +374,7 @@ class Prober:
             "size": entry.size,
             "mtime_ns": version,
             "fingerprint": entry.fingerprint,
-            "now": self.svc.clock(),
+            "now": self._clock(),
             "file_id": entry.file_id,
         }
 
@@ -388,7 +394,7 @@ class Prober:
         entry.status = "failed"
         entry.error = reason
         if entry.item_id is not None:
-            self.svc.files.invalidate(entry.item_id)
+            self.invalidate(entry.item_id)
         entry.item_id = None
         self._on_failed(entry)
 
