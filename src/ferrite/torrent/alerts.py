@@ -159,6 +159,7 @@ class AlertPump:
                 peers=t.num_peers,
                 payload=t.payload_total,
                 can_redial=bool(t.peers),
+                reading=bool(t.readers()),
             )
             if action is Action.REDIAL:
                 with contextlib.suppress(InvalidTorrent):
