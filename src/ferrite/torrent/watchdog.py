@@ -84,14 +84,15 @@ class StallWatch:
             self._wait_since = None
         elif self._wait_since is None:
             self._wait_since = now
+        since = self._wait_since
         if peers == 0 and (waiting or reading):
             if can_redial and now - self._acted_at >= self.redial_s:
                 self._acted_at = now
                 return Action.REDIAL
             return Action.NONE
-        if not waiting:
+        if since is None:  # nobody waits
             return Action.NONE
-        quiet = now - max(self._progress_at, self._wait_since, self._acted_at)
+        quiet = now - max(self._progress_at, since, self._acted_at)
         if quiet >= self._patience:
             self.quiet_s = quiet
             self._acted_at = now
