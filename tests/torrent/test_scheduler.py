@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from ferrite.torrent.pieces import Deadline
-from ferrite.torrent.scheduler import DEFAULT_PRIORITY, PRELOAD_PRIORITY, PieceScheduler
+from ferrite.torrent.scheduler import (
+    BACKGROUND_PRIORITY,
+    DEFAULT_PRIORITY,
+    PRELOAD_PRIORITY,
+    PieceScheduler,
+)
 
 
 class FakeHandle:
@@ -161,3 +166,20 @@ def test_the_start_up_hold_fetches_only_what_someone_asked_for_until_released() 
     ]
     s.release_hold()  # twice is harmless
     assert handle.calls.count(("all", 10, None)) == 2
+
+
+def test_background_reads_wait_for_the_end_of_the_hold() -> None:
+    """The full probe's pieces would queue at the peer ahead of the player's next ones
+    (a stall right after the first frame): while holding they stay at 0."""
+    handle, clock = ListHandle(), Clock()
+    s = PieceScheduler(handle, clock=clock)
+    s.hold(10)
+    s.preload([0])  # the head: first
+    s.preload([8, 9], BACKGROUND_PRIORITY)  # the full probe's last GOP
+    assert [handle.priorities[p] for p in (0, 8, 9)] == [PRELOAD_PRIORITY, 0, 0]
+    s.want("player", [Deadline(8, 0)])  # a player asking for it: now
+    assert handle.priorities[8] == 7
+    s.release_hold()
+    assert handle.priorities[9] == BACKGROUND_PRIORITY
+    s.preload([5], BACKGROUND_PRIORITY)  # after the hold: at once
+    assert handle.priorities[5] == BACKGROUND_PRIORITY

@@ -19,7 +19,9 @@ playing for a few seconds (or nobody came to play), every piece nobody asked for
 priority 0: the peers' upload goes to the pieces of the first frame (head/tail preloads,
 the probe's and the player's deadlines) instead of being shared with rarest-first
 requests for the rest of the torrent, which would queue ahead of them (``hold`` /
-``release_hold``; the engine's housekeeping decides when).
+``release_hold``; the engine's housekeeping decides when). Background reads (the full
+probe) wait for the end of the hold too: a peer serves requests in order, so theirs
+would delay the player's next pieces right after its first frame.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class PieceScheduler:
                     continue
                 self._base[piece] = priority
                 if piece not in self._applied:  # a deadline already holds priority 7
-                    self._call(self._target.piece_priority, piece, priority)
+                    self._call(self._target.piece_priority, piece, self._priority(piece))
 
     def hold(self, num_pieces: int) -> None:
         """Start-up: until :meth:`release_hold`, pieces nobody asked for get priority 0."""
@@ -172,8 +174,13 @@ class PieceScheduler:
         fn(*args)
 
     def _priority(self, piece: int) -> int:
-        """The piece's priority without a deadline (lock held)."""
-        return self._base.get(piece, 0 if self._holding else DEFAULT_PRIORITY)
+        """The piece's priority without a deadline (lock held). While holding, a
+        background read (the full probe) waits too: its requests would queue at the
+        peer ahead of the player's next pieces (a stall right after the first frame)."""
+        base = self._base.get(piece)
+        if base is None:
+            return 0 if self._holding else DEFAULT_PRIORITY
+        return 0 if self._holding and base <= BACKGROUND_PRIORITY else base
 
     def _call_all(self) -> None:
         """Every piece's priority in one call (lock held); deadlines keep 7."""
