@@ -40,9 +40,11 @@ class Clock:
         return self.now
 
 
-def make() -> tuple[PieceScheduler, FakeHandle, Clock]:
+def make(horizon_s: float = 60.0) -> tuple[PieceScheduler, FakeHandle, Clock]:
+    """A scheduler whose deadlines up to ``horizon_s`` ahead are sent as deadlines
+    (most tests here are about those; the horizon has its own test)."""
     handle, clock = FakeHandle(), Clock()
-    return PieceScheduler(handle, clock=clock), handle, clock
+    return PieceScheduler(handle, clock=clock, horizon_s=horizon_s), handle, clock
 
 
 def test_two_readers_of_one_piece_cause_one_request_with_the_earlier_deadline() -> None:
@@ -183,3 +185,19 @@ def test_background_reads_wait_for_the_end_of_the_hold() -> None:
     assert handle.priorities[9] == BACKGROUND_PRIORITY
     s.preload([5], BACKGROUND_PRIORITY)  # after the hold: at once
     assert handle.priorities[5] == BACKGROUND_PRIORITY
+
+
+def test_wishes_beyond_the_horizon_get_a_priority_until_they_come_close() -> None:
+    """libtorrent fetches the pieces of one priority in random order: only what is due
+    within the horizon gets a deadline (7); later wishes wait just below (6)."""
+    sched, handle, clock = make(horizon_s=1.0)
+    sched.want("player", [Deadline(4, 0), Deadline(5, 800), Deadline(6, 1500), Deadline(7, 3000)])
+    assert set(handle.deadlines) == {4, 5}
+    assert (handle.priorities[6], handle.priorities[7]) == (PRELOAD_PRIORITY, PRELOAD_PRIORITY)
+    clock.now += 1.0  # the player read on: its replan brings 6 within the horizon
+    sched.want("player", [Deadline(6, 500), Deadline(7, 2000)])
+    assert set(handle.deadlines) == {6}  # 4 and 5 withdrawn (read)
+    assert handle.priorities[6] == 7
+    sched.release("player")  # gone before 7 became urgent: back in line
+    assert handle.priorities[7] == DEFAULT_PRIORITY
+    assert 6 not in handle.deadlines
