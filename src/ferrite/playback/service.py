@@ -16,7 +16,11 @@ In a cluster (``shared``: ``ferrite.playback.shared``) a new session's descripto
 the shared registry, and :meth:`PlaybackService.find` rebuilds a session another node
 made through the same code as :meth:`~PlaybackService.create` (same renditions, same
 URLs). A stop by the player ends it everywhere; an idle reap or a shutdown drops only
-this node's copy (the registry's entry expires on its own once nobody uses it).
+this node's copy (the registry's entry expires on its own once nobody uses it);
+the cluster-side bookkeeping is ``ferrite.playback.copies``.
+
+Over 500 lines on purpose: one class owns every request of a session (the architecture
+issue's rule), and splitting its methods across modules would hide who edits a session.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ferrite.media.priority import Priority
 from ferrite.media.subtitles import SubtitleChoice
 from ferrite.playback.capabilities import resolve_device
 from ferrite.playback.contexts import MediaContexts
+from ferrite.playback.copies import SharedCopies
 from ferrite.playback.decision import decide
 from ferrite.playback.decision_records import Decision, PlaybackRequest
 from ferrite.playback.ladder import build_ladder
@@ -106,24 +111,25 @@ class PlaybackService:
         self._reaper: asyncio.Task[None] | None = None
         self._on_stop = on_stop
         self._preparers: list[Preparer] = []
-        self.shared = shared
-        # A heartbeat refreshes the shared entry at most this often per session and node.
-        self._refresh_every_s = max(0.5, min(5.0, settings.session_idle_s / 4))
-        self._refreshed: dict[str, float] = {}
-        self._refreshing: set[asyncio.Task[None]] = set()
-        self._adopting: dict[str, asyncio.Task[Session]] = {}
+        self.copies = (
+            SharedCopies(shared, idle_s=settings.session_idle_s, clock=clock, rebuild=self._rebuild)
+            if shared is not None
+            else None
+        )
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever(), name="playback-reaper")
-        if self.shared is not None:
-            self.shared.start(self._dropped_elsewhere)
+        if self.copies is not None:
+            self.copies.shared.start(self._dropped_elsewhere)
 
     async def aclose(self) -> None:
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
+        if self.copies is not None:
+            self.copies.cancel()
         for session in list(self.sessions):
             await self.stop(session, reason="shutdown")
         await self.hls.aclose()
@@ -173,11 +179,11 @@ class PlaybackService:
     ) -> tuple[Session, Decision]:
         """A session for ``user_id`` playing ``item_id`` on ``device`` (``libraries``: the
         user's grants, None = all; ``user_version``: the user's token version now, which
-        every later request of the session checks). In a cluster its descriptor is shared
-        first-hand: without the registry (Redis away) no session is made
+        every later request of the session checks). In a cluster its descriptor goes to the
+        registry before the session is handed out: without it (Redis away) none is made
         (:class:`~ferrite.errors.ClusterUnavailable`, 503)."""
-        shared = self.shared
-        if shared is not None and not shared.available:
+        copies = self.copies
+        if copies is not None and not copies.shared.available:
             raise ClusterUnavailable("New playback sessions are unavailable right now.")
         choices: dict[str, Any] = {
             "device": device,
@@ -195,7 +201,7 @@ class PlaybackService:
             user_version=user_version,
             **choices,
         )
-        if shared is not None:
+        if copies is not None:
             descriptor = SessionDescriptor(
                 id=session.id,
                 user_id=user_id,
@@ -209,11 +215,10 @@ class PlaybackService:
                 **choices,
             )
             try:
-                await shared.put(descriptor, self.settings.session_idle_s)
+                await copies.put(descriptor)
             except ClusterUnavailable:
                 await self.stop(session, reason="unshared")
                 raise
-            self._refreshed[session.id] = self.clock()
         return session, decision
 
     async def _build(
@@ -318,24 +323,16 @@ class PlaybackService:
         this node doesn't hold while the registry is away."""
         session = self.sessions.get(session_id)
         if session is not None:
-            self._refresh_shared(session)
+            if self.copies is not None:
+                self.copies.refresh(session)
             return session
-        if self.shared is None:
+        if self.copies is None:
             raise NotFound("No such playback session (it ended or the server restarted).")
-        task = self._adopting.get(session_id)
-        if task is None:
-            task = asyncio.create_task(self._adopt(session_id), name=f"adopt-{session_id}")
-            self._adopting[session_id] = task
-            task.add_done_callback(lambda _t: self._adopting.pop(session_id, None))
-        # Shielded: one caller going away doesn't cancel a rebuild others wait for.
-        return await asyncio.shield(task)
+        return await self.copies.adopt(session_id)
 
-    async def _adopt(self, session_id: str) -> Session:
-        assert self.shared is not None
-        d = await self.shared.get(session_id)
-        if d is None or d.expires_at < self.clock():
-            raise NotFound("No such playback session (it ended or expired).")
-        session = self.sessions.get(session_id)
+    async def _rebuild(self, d: SessionDescriptor) -> Session:
+        """Another node's session, made here through the code that made it there."""
+        session = self.sessions.get(d.id)
         if session is not None:  # rebuilt meanwhile (a stop message raced it)
             return session
         session, _ = await self._build(
@@ -356,25 +353,8 @@ class PlaybackService:
             # The item's file was replaced since: its renditions are not that session's.
             await self.stop(session, reason="file changed")
             raise NotFound("This playback session's file changed; start playback again.")
-        self._refreshed[session_id] = self.clock()
-        log.info("playback session %s: rebuilt from the shared registry", session_id)
+        log.info("playback session %s: rebuilt from the shared registry", d.id)
         return session
-
-    def _refresh_shared(self, session: Session) -> None:
-        """Keep the shared entry alive while this node serves the session (throttled,
-        in the background, best effort: a registry away costs nothing here)."""
-        if self.shared is None:
-            return
-        now = self.clock()
-        if now - self._refreshed.get(session.id, float("-inf")) < self._refresh_every_s:
-            return
-        self._refreshed[session.id] = now
-        task = asyncio.create_task(
-            self.shared.refresh(session.id, self.settings.session_idle_s),
-            name=f"refresh-{session.id}",
-        )
-        self._refreshing.add(task)
-        task.add_done_callback(self._refreshing.discard)
 
     async def _dropped_elsewhere(self, session_id: str) -> None:
         """Another node ended the session (or it is gone from the registry)."""
@@ -531,13 +511,12 @@ class PlaybackService:
     async def stop(self, session: Session, *, reason: str) -> None:
         if self.sessions.remove(session.id) is None:
             return
-        self._refreshed.pop(session.id, None)
         if self._on_stop is not None:
             self._on_stop(session.id)
         if session.progress_dirty:
             await self._write_progress(session)
-        if self.shared is not None and reason in _ENDS_SHARED:
-            await self.shared.end(session.id)
+        if self.copies is not None:
+            await self.copies.ended(session, everywhere=reason in _ENDS_SHARED)
         metrics.ACTIVE_SESSIONS.set(len(self.sessions))
         t = session.telemetry
         log.info(
