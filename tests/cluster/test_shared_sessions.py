@@ -9,6 +9,7 @@ import io
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
@@ -71,6 +72,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     "libraries": (),
                     "redis_url": redis.url,
                     "node_name": name,
+                    "x264_preset": "ultrafast",
+                    # A node waits this long for another node's transcode run, then 503s.
+                    "transcode_queue_timeout_s": 1.0,
                 },
                 environ={},
             )
@@ -208,3 +212,29 @@ def test_segments_flow_while_redis_is_away_and_new_work_is_refused_fast(
     wait_for(lambda: link.connected and link1.connected)
     login = n2.post("/api/auth/login", json={"username": "root", "password": "password-1"})
     assert login.status_code == 200
+
+
+def test_one_segment_asked_of_both_nodes_at_once_is_transcoded_once(cluster: Cluster) -> None:
+    n1, n2 = cluster.n1, cluster.n2
+    r = n1.post(
+        "/api/playback",
+        json={"item_id": cluster.item, "device": "chrome", "protocol": "hls", "max_height": 144},
+        headers=cluster.headers,
+    )
+    assert r.status_code == 201, r.text
+    pb = r.json()
+    rung = next(v for v in pb["renditions"]["video"] if not v["copy"])
+    segment = f"{_stream_base(pb)}t/{pb['token']}/v/{rung['id']}/0.m4s"
+    if pb["container"] != "fmp4":
+        segment = segment.removesuffix(".m4s") + ".ts"
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda node: node.get(segment), (n1, n2)))
+    statuses = sorted(a.status_code for a in answers)
+    # The lease holder made it; the other node never started a run of its own: it waited
+    # (bounded) for the holder's lease and answered 503 + Retry-After.
+    assert statuses == [200, 503], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 503)
+    assert int(refused.headers["retry-after"]) >= 1
+    runs = [services(n).runs for n in (n1, n2)]
+    assert sum(len(r.runs()) for r in runs if r is not None) == 1
