@@ -200,6 +200,7 @@ def test_segments_flow_while_redis_is_away_and_new_work_is_refused_fast(
             headers=cluster.headers,
         )
         refused(r, started)
+        assert n2.get(held["url"]).status_code == 200  # a refused session ended none
         started = time.monotonic()
         r = n2.post("/api/auth/login", json={"username": "root", "password": "password-1"})
         refused(r, started)

@@ -157,7 +157,9 @@ class PlaybackService:
 
     async def make_room(self, user_id: int) -> None:
         """End the user's oldest sessions beyond ``max_sessions_per_user`` - 1, so a new
-        one fits (sessions hold plans, runs and slots)."""
+        one fits (sessions hold plans, runs and slots). In a cluster without its registry
+        nothing ends: the new session would be refused anyway."""
+        self._need_registry()
         mine = sorted(self.sessions.of_user(user_id), key=lambda s: s.created_at)
         for oldest in mine[: max(0, len(mine) - self.settings.max_sessions_per_user + 1)]:
             await self.stop(oldest, reason="replaced")
@@ -182,9 +184,8 @@ class PlaybackService:
         every later request of the session checks). In a cluster its descriptor goes to the
         registry before the session is handed out: without it (Redis away) none is made
         (:class:`~ferrite.errors.ClusterUnavailable`, 503)."""
+        self._need_registry()
         copies = self.copies
-        if copies is not None and not copies.shared.available:
-            raise ClusterUnavailable("New playback sessions are unavailable right now.")
         choices: dict[str, Any] = {
             "device": device,
             "audio_stream": audio_stream,
@@ -220,6 +221,10 @@ class PlaybackService:
                 await self.stop(session, reason="unshared")
                 raise
         return session, decision
+
+    def _need_registry(self) -> None:
+        if self.copies is not None and not self.copies.shared.available:
+            raise ClusterUnavailable("New playback sessions are unavailable right now.")
 
     async def _build(
         self,
