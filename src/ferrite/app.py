@@ -179,7 +179,8 @@ async def _start_playback(svc: Services) -> None:
     """The streaming stack: one cache, one packager, one transcode run manager, shared by
     every session (``svc.playback``, ``svc.runs``, ``svc.warmer``)."""
     settings = svc.settings
-    runs = RunManager(settings)
+    cluster = svc.cluster  # a cluster: shared sessions, one production per run key
+    runs = RunManager(settings, claims=cluster.leases if cluster else None)
     hls = HlsService(
         cache=ByteCache(
             settings.cache_bytes, on_evict=lambda _k, _n: metrics.CACHE_EVICTIONS.inc()
@@ -204,6 +205,7 @@ async def _start_playback(svc: Services) -> None:
         admission=runs.admission,  # progressive streams share the transcode slots
         inputs=svc.inputs.input_for,
         on_stop=runs.forget,
+        shared=cluster.sessions if cluster else None,
     )
     pb.start()
     svc.playback, svc.runs = pb, runs

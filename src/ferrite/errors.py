@@ -28,6 +28,7 @@ subprocess, SQLAlchemy, libtorrent) are translated at the boundary with
     ├── TorrentError (500 torrent_error)
     ├── Timeout (504 timeout)                  e.g. torrent data that never arrived
     └── Overloaded (503 overloaded)            carries retry_after seconds
+        └── ClusterUnavailable (503 cluster_unavailable)  Redis away: no new sessions/logins
 
 ``message`` is for the user and goes into the response; ``detail`` (optional) is for the
 server's log only -- ffmpeg's stderr, paths, the loopback feed's URL never reach a client.
@@ -202,3 +203,15 @@ class Overloaded(FerriteError):
     def __init__(self, message: str | None = None, *, retry_after: float = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ClusterUnavailable(Overloaded):
+    """This node has lost its link to the cluster (Redis); retry shortly."""
+
+    code = "cluster_unavailable"
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: float = 2, detail: str | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.detail = detail

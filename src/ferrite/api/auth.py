@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from ferrite.api.deps import CurrentUser, ServicesDep
 from ferrite.auth import users
+from ferrite.errors import ClusterUnavailable
 
 router = APIRouter(tags=["auth"])
 
@@ -37,6 +38,9 @@ async def setup(body: Credentials, request: Request, svc: ServicesDep) -> JSONRe
 
 @router.post("/api/auth/login")
 async def login(body: Credentials, request: Request, svc: ServicesDep) -> JSONResponse:
+    if svc.cluster is not None and not svc.cluster.connected:
+        # Unlinked, this node can't hear other nodes' logouts: no new tokens (503, fast).
+        raise ClusterUnavailable("Logins are unavailable right now.")
     address = request.client.host if request.client else None
     result = await svc.auth.login(body.username, body.password, address)
     return JSONResponse(

@@ -72,8 +72,9 @@ class Playing:
         return allowed(self.session, self.services.auth.table.get(self.session.user_id))
 
 
-def _playing(request: Request, sid: str, token: str | None) -> Playing:
-    """The session behind ``sid`` if ``token`` is its valid stream token (HMAC only)."""
+async def _playing(request: Request, sid: str, token: str | None) -> Playing:
+    """The session behind ``sid`` if ``token`` is its valid stream token (HMAC first:
+    a bad token never reaches the cluster's registry)."""
     started = time.perf_counter()
     try:
         if not token:
@@ -81,7 +82,7 @@ def _playing(request: Request, sid: str, token: str | None) -> Playing:
         svc: Services = request.app.state.services
         svc.auth.verify_stream_token(token, sid)
         pb = playback(svc)
-        session = pb.get(sid)
+        session = await pb.find(sid)  # in a cluster: maybe rebuilt from Redis
         if not allowed(session, svc.auth.table.get(session.user_id)):
             raise TokenInvalid("This playback was revoked (logout, disabled user or access).")
         return Playing(pb, session, token, svc)
@@ -91,13 +92,13 @@ def _playing(request: Request, sid: str, token: str | None) -> Playing:
 
 # ``async def``: FastAPI runs a plain ``def`` dependency in a thread pool (see api.deps).
 async def _by_path_token(request: Request, sid: str, token: str) -> Playing:
-    return _playing(request, sid, token)
+    return await _playing(request, sid, token)
 
 
 async def _by_query_token(
     request: Request, sid: str, token: Annotated[str | None, Query()] = None
 ) -> Playing:
-    return _playing(request, sid, token)
+    return await _playing(request, sid, token)
 
 
 #: The session of a route with ``{sid}`` and ``{token}`` in its path (renditions).

@@ -13,6 +13,8 @@ from redis.asyncio import Redis
 
 from ferrite.auth.service import AuthService
 from ferrite.cluster.fanout import AuthFanout
+from ferrite.cluster.leases import RedisLeases
+from ferrite.cluster.sessions import RedisSessions
 from ferrite.config import Settings
 
 #: Fail fast when Redis is away: a request never hangs on it.
@@ -29,6 +31,8 @@ class ClusterLink:
     node: str
     redis: Redis
     fanout: AuthFanout
+    sessions: RedisSessions  # the shared playback-session registry
+    leases: RedisLeases  # one production per transcode run key, cluster-wide
 
     @classmethod
     def start(cls, settings: Settings, auth: AuthService) -> ClusterLink:
@@ -41,12 +45,14 @@ class ClusterLink:
         fanout = AuthFanout(redis, node=node, refresh=auth.refresh_user, reload=auth.reload)
         auth.listen_change(fanout.announce)
         fanout.start()
-        return cls(node, redis, fanout)
+        sessions = RedisSessions(redis, node=node, connected=lambda: fanout.connected)
+        return cls(node, redis, fanout, sessions, RedisLeases(redis, node=node))
 
     @property
     def connected(self) -> bool:
         return self.fanout.connected
 
     async def aclose(self) -> None:
+        await self.sessions.aclose()
         await self.fanout.aclose()
         await self.redis.aclose()

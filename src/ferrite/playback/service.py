@@ -11,6 +11,16 @@ method here: :meth:`PlaybackService.master`, :meth:`~PlaybackService.media_playl
 request is :attr:`~ferrite.media.priority.Priority.PLAYBACK` from here down to the
 transcode slot queue. A file's :class:`MediaContext` (probe facts, segment plan, subtitle
 cues) is loaded once and shared by all its sessions (``ferrite.playback.contexts``).
+
+In a cluster (``shared``: ``ferrite.playback.shared``) a new session's descriptor goes to
+the shared registry, and :meth:`PlaybackService.find` rebuilds a session another node
+made through the same code as :meth:`~PlaybackService.create` (same renditions, same
+URLs). A stop by the player ends it everywhere; an idle reap or a shutdown drops only
+this node's copy (the registry's entry expires on its own once nobody uses it);
+the cluster-side bookkeeping is ``ferrite.playback.copies``.
+
+Over 500 lines on purpose: one class owns every request of a session (the architecture
+issue's rule), and splitting its methods across modules would hide who edits a session.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from typing import Any, Protocol
 from ferrite import metrics
 from ferrite.config import Settings
 from ferrite.db.engine import Database
-from ferrite.errors import BadRequest, FerriteError, NotFound
+from ferrite.errors import BadRequest, ClusterUnavailable, FerriteError, NotFound
 from ferrite.hls.renditions import master_playlist
 from ferrite.hls.service import HlsService
 from ferrite.library import playqueries, queries
@@ -34,11 +44,13 @@ from ferrite.media.priority import Priority
 from ferrite.media.subtitles import SubtitleChoice
 from ferrite.playback.capabilities import resolve_device
 from ferrite.playback.contexts import MediaContexts
+from ferrite.playback.copies import SharedCopies
 from ferrite.playback.decision import decide
 from ferrite.playback.decision_records import Decision, PlaybackRequest
 from ferrite.playback.ladder import build_ladder
 from ferrite.playback.plays import HlsPlayback, ProgressivePlayback
 from ferrite.playback.sessions import Session, SessionRegistry
+from ferrite.playback.shared import SessionDescriptor, SharedSessions
 from ferrite.playback.streams import ProgressiveStreams
 from ferrite.playback.streamset import build_stream_set
 from ferrite.transcode.admission import Admission
@@ -46,6 +58,8 @@ from ferrite.transcode.admission import Admission
 log = logging.getLogger(__name__)
 
 _SEGMENT_TYPES = {"m4s": "video/mp4", "ts": "video/mp2t", "vtt": "text/vtt; charset=utf-8"}
+#: Stop reasons that end a session cluster-wide; the others drop this node's copy only.
+_ENDS_SHARED = frozenset({"stopped", "player", "replaced", "revoked"})
 
 
 class Preparer(Protocol):
@@ -75,11 +89,13 @@ class PlaybackService:
         admission: Admission | None = None,
         inputs: Callable[[str], str] | None = None,
         on_stop: Callable[[str], None] | None = None,
+        shared: SharedSessions | None = None,
     ) -> None:
         """``admission``: the transcode slots progressive streams take (the run manager's:
         one slot count for the server), a queue of ``transcode_slots`` when not given;
         ``inputs(path)``: what ffmpeg opens for a media file (``FeedInputs.input_for``);
-        ``on_stop(session_id)``: a session ended (transcode runs forget its playheads)."""
+        ``on_stop(session_id)``: a session ended (transcode runs forget its playheads);
+        ``shared``: the cluster's session registry (None on a single node)."""
         self.settings = settings
         self.db = db
         self.hls = hls
@@ -95,16 +111,25 @@ class PlaybackService:
         self._reaper: asyncio.Task[None] | None = None
         self._on_stop = on_stop
         self._preparers: list[Preparer] = []
+        self.copies = (
+            SharedCopies(shared, idle_s=settings.session_idle_s, clock=clock, rebuild=self._rebuild)
+            if shared is not None
+            else None
+        )
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever(), name="playback-reaper")
+        if self.copies is not None:
+            self.copies.shared.start(self._dropped_elsewhere)
 
     async def aclose(self) -> None:
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
+        if self.copies is not None:
+            self.copies.cancel()
         for session in list(self.sessions):
             await self.stop(session, reason="shutdown")
         await self.hls.aclose()
@@ -132,7 +157,9 @@ class PlaybackService:
 
     async def make_room(self, user_id: int) -> None:
         """End the user's oldest sessions beyond ``max_sessions_per_user`` - 1, so a new
-        one fits (sessions hold plans, runs and slots)."""
+        one fits (sessions hold plans, runs and slots). In a cluster without its registry
+        nothing ends: the new session would be refused anyway."""
+        self._need_registry()
         mine = sorted(self.sessions.of_user(user_id), key=lambda s: s.created_at)
         for oldest in mine[: max(0, len(mine) - self.settings.max_sessions_per_user + 1)]:
             await self.stop(oldest, reason="replaced")
@@ -154,7 +181,69 @@ class PlaybackService:
     ) -> tuple[Session, Decision]:
         """A session for ``user_id`` playing ``item_id`` on ``device`` (``libraries``: the
         user's grants, None = all; ``user_version``: the user's token version now, which
-        every later request of the session checks)."""
+        every later request of the session checks). In a cluster its descriptor goes to the
+        registry before the session is handed out: without it (Redis away) none is made
+        (:class:`~ferrite.errors.ClusterUnavailable`, 503)."""
+        self._need_registry()
+        copies = self.copies
+        choices: dict[str, Any] = {
+            "device": device,
+            "audio_stream": audio_stream,
+            "subtitle_stream": subtitle_stream,
+            "max_bitrate": max_bitrate,
+            "max_height": max_height,
+            "protocol": protocol,
+        }
+        session, decision = await self._build(
+            user_id=user_id,
+            libraries=libraries,
+            item_id=item_id,
+            start_s=start_s,
+            user_version=user_version,
+            **choices,
+        )
+        if copies is not None:
+            descriptor = SessionDescriptor(
+                id=session.id,
+                user_id=user_id,
+                item_id=item_id,
+                file_id=session.file_id,
+                library_id=session.library_id,
+                user_version=user_version,
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+                start_s=session.position_s,
+                **choices,
+            )
+            try:
+                await copies.put(descriptor)
+            except ClusterUnavailable:
+                await self.stop(session, reason="unshared")
+                raise
+        return session, decision
+
+    def _need_registry(self) -> None:
+        if self.copies is not None and not self.copies.shared.available:
+            raise ClusterUnavailable("New playback sessions are unavailable right now.")
+
+    async def _build(
+        self,
+        *,
+        user_id: int,
+        libraries: frozenset[int] | None,
+        item_id: int,
+        device: str | dict[str, Any],
+        start_s: float | None = None,
+        audio_stream: int | None = None,
+        subtitle_stream: int | None = None,
+        max_bitrate: int | None = None,
+        max_height: int | None = None,
+        protocol: str | None = None,
+        user_version: int | None = None,
+        same_as: tuple[str, float, float] | None = None,
+    ) -> tuple[Session, Decision]:
+        """What :meth:`create` does on this node, and what rebuilding another node's
+        session does (``same_as``: its id, creation and expiry)."""
         location = await self.db.read(queries.file_location, item_id)
         if libraries is not None and location.library_id not in libraries:
             raise NotFound("No such item.")
@@ -197,6 +286,7 @@ class PlaybackService:
             start_s=start_s,
             library_id=location.library_id,
             user_version=user_version,
+            same_as=same_as,
         )
         if decision.hls:
             streams = build_stream_set(
@@ -230,6 +320,52 @@ class PlaybackService:
         if session is None:
             raise NotFound("No such playback session (it ended or the server restarted).")
         return session
+
+    async def find(self, session_id: str) -> Session:
+        """The session ``session_id`` (its stream token already checked): this node's
+        copy, or in a cluster one rebuilt from the shared registry. Raises
+        :class:`NotFound`, or :class:`~ferrite.errors.ClusterUnavailable` for a session
+        this node doesn't hold while the registry is away."""
+        session = self.sessions.get(session_id)
+        if session is not None:
+            if self.copies is not None:
+                self.copies.refresh(session)
+            return session
+        if self.copies is None:
+            raise NotFound("No such playback session (it ended or the server restarted).")
+        return await self.copies.adopt(session_id)
+
+    async def _rebuild(self, d: SessionDescriptor) -> Session:
+        """Another node's session, made here through the code that made it there."""
+        session = self.sessions.get(d.id)
+        if session is not None:  # rebuilt meanwhile (a stop message raced it)
+            return session
+        session, _ = await self._build(
+            user_id=d.user_id,
+            libraries=None,  # every request checks the user's grants (allowed())
+            item_id=d.item_id,
+            device=d.device,
+            start_s=d.start_s,
+            audio_stream=d.audio_stream,
+            subtitle_stream=d.subtitle_stream,
+            max_bitrate=d.max_bitrate,
+            max_height=d.max_height,
+            protocol=d.protocol,
+            user_version=d.user_version,
+            same_as=(d.id, d.created_at, d.expires_at),
+        )
+        if session.file_id != d.file_id:
+            # The item's file was replaced since: its renditions are not that session's.
+            await self.stop(session, reason="file changed")
+            raise NotFound("This playback session's file changed; start playback again.")
+        log.info("playback session %s: rebuilt from the shared registry", d.id)
+        return session
+
+    async def _dropped_elsewhere(self, session_id: str) -> None:
+        """Another node ended the session (or it is gone from the registry)."""
+        session = self.sessions.get(session_id)
+        if session is not None:
+            await self.stop(session, reason="ended elsewhere")
 
     def hls_of(self, session: Session) -> HlsPlayback:
         if not isinstance(session.context, HlsPlayback):
@@ -384,6 +520,8 @@ class PlaybackService:
             self._on_stop(session.id)
         if session.progress_dirty:
             await self._write_progress(session)
+        if self.copies is not None:
+            await self.copies.ended(session, everywhere=reason in _ENDS_SHARED)
         metrics.ACTIVE_SESSIONS.set(len(self.sessions))
         t = session.telemetry
         log.info(

@@ -150,17 +150,21 @@ class SessionRegistry:
         start_s: float = 0.0,
         library_id: int | None = None,
         user_version: int | None = None,
+        same_as: tuple[str, float, float] | None = None,
     ) -> Session:
+        """A new session; ``same_as`` = (id, created_at, expires_at) of a session another
+        node created, rebuilt here (a cluster)."""
         now = self._clock()
+        sid, created, expires = same_as or (secrets.token_urlsafe(12), now, now + ttl_s)
         session = Session(
-            id=secrets.token_urlsafe(12),
+            id=sid,
             user_id=user_id,
             item_id=item_id,
             file_id=file_id,
             method=method,
             reasons=reasons,
-            created_at=now,
-            expires_at=now + ttl_s,
+            created_at=created,
+            expires_at=expires,
             last_seen=now,
             position_s=start_s,
             duration_s=duration_s,

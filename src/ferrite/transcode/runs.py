@@ -41,6 +41,10 @@ Failures
       (an undecodable stretch in the middle of a file costs only its own segments).
     - No slot within ``transcode_queue_timeout_s`` -> :class:`~ferrite.errors.Overloaded`.
 
+Cluster
+    A new run first claims its key + first segment (``claims``; the rule, a bounded wait
+    then 503, is :class:`~ferrite.transcode.claims.ClaimBook`'s).
+
 Use from the HLS layer (one manager per server, closed at shutdown)::
 
     runs = RunManager(settings)                      # async with, or await runs.aclose()
@@ -76,6 +80,7 @@ from ferrite.errors import NotFound, TranscodeError
 from ferrite.transcode import throttle
 from ferrite.transcode.admission import Admission, Priority
 from ferrite.transcode.argv import transcode_argv
+from ferrite.transcode.claims import ClaimBook, Claims, claim_name
 from ferrite.transcode.encoders import software_fallback
 from ferrite.transcode.job import TranscodeJob
 from ferrite.transcode.run import ProducerDied, Run, RunInfo
@@ -124,8 +129,12 @@ class RunManager:
         admission: Admission | None = None,
         join_horizon_s: float = JOIN_HORIZON_S,
         reap_interval_s: float | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self._clock = clock
+        self._claims = (
+            ClaimBook[Run](claims, settings.transcode_queue_timeout_s) if claims else None
+        )
         self.admission = admission or Admission(
             settings.transcode_slots, settings.transcode_queue_timeout_s, clock=clock
         )
@@ -191,7 +200,7 @@ class RunManager:
         self._start_reaper()
         for _ in range(_MAX_LOOKS):
             self._check_bad(key, index)
-            run = self._locate(key, index) or self._new_run(job_factory, key, index)
+            run = self._locate(key, index) or await self._start_run(job_factory, key, index)
             run.last_used = self._clock()
             if priority != Priority.PREFETCH:
                 self._move_playhead(session, key, index, run)
@@ -326,6 +335,18 @@ class RunManager:
         log.debug("run %s: %s from segment %d (attempt %d)", run_id, key, index, attempt)
         self._bound_live()
         return run
+
+    async def _start_run(self, job_factory: JobFactory, key: RenditionKey, index: int) -> Run:
+        """A new run at ``index``, under a claim in a cluster (see the module docstring)."""
+        if self._claims is None:
+            return self._new_run(job_factory, key, index)
+        return await self._claims.start(
+            claim_name(key, index),
+            locate=lambda: self._locate(key, index),
+            start=lambda: self._new_run(job_factory, key, index),
+            closed=lambda: self._closed,
+            what=key.rendition,
+        )
 
     def _bound_live(self) -> None:
         """Retire paused runs, least useful first, while more than ``max_runs`` runs hold
@@ -465,6 +486,8 @@ class RunManager:
             await asyncio.to_thread(shutil.rmtree, run.dir, True)
         finally:
             self._stops.pop(run, None)
+            if self._claims is not None:
+                await self._claims.release(run)
 
     def _start_reaper(self) -> None:
         if self._reaper is None:
