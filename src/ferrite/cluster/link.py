@@ -13,6 +13,8 @@ from redis.asyncio import Redis
 
 from ferrite.auth.service import AuthService
 from ferrite.cluster.fanout import AuthFanout
+from ferrite.cluster.signing import internal_key
+from ferrite.cluster.workers import WorkerRegistry
 from ferrite.config import Settings
 
 #: Fail fast when Redis is away: a request never hangs on it.
@@ -29,9 +31,13 @@ class ClusterLink:
     node: str
     redis: Redis
     fanout: AuthFanout
+    #: The live transcode workers (``role=worker`` nodes register there).
+    workers: WorkerRegistry
+    #: Signs and checks node-to-node ``/internal/`` requests (cluster/signing.py).
+    internal_key: bytes
 
     @classmethod
-    def start(cls, settings: Settings, auth: AuthService) -> ClusterLink:
+    def start(cls, settings: Settings, auth: AuthService, secret: bytes) -> ClusterLink:
         node = node_name(settings)
         redis = Redis.from_url(
             settings.redis_url,
@@ -41,7 +47,7 @@ class ClusterLink:
         fanout = AuthFanout(redis, node=node, refresh=auth.refresh_user, reload=auth.reload)
         auth.listen_change(fanout.announce)
         fanout.start()
-        return cls(node, redis, fanout)
+        return cls(node, redis, fanout, WorkerRegistry(redis), internal_key(secret))
 
     @property
     def connected(self) -> bool:
