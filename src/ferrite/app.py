@@ -23,6 +23,7 @@ task, stops the watcher and closes the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -331,6 +332,7 @@ def _worker_app(settings: Settings, *, clock: Clock, passwords: Passwords | None
             yield
         finally:
             beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
             try:
                 await cluster.workers.remove(cluster.node)  # gone now, not at the TTL
             except Exception as exc:

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -157,6 +161,59 @@ def test_segments_are_made_on_the_worker_then_by_the_runner_up_and_by_the_node_i
     assert decoded_frames(local_parts) == decoded_frames(parts)
     assert local_parts[0] == parts[0]  # the init (sample entry) is the same
     r.close()
+
+
+def test_a_sigkilled_worker_process_leaves_the_player_nothing_to_notice(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.worker.stop()  # the in-process worker leaves; a `ferrite serve` one comes
+    port = free_port()
+    (tmp_path / "k").mkdir(mode=0o700)
+    shutil.copy2(tmp_path / "data" / "secret.key", tmp_path / "k" / "secret.key")
+    env = {
+        **os.environ,
+        "FERRITE_DATA_DIR": str(tmp_path / "k"),
+        "FERRITE_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'ferrite.db'}",
+        "FERRITE_REDIS_URL": cluster.redis.url,
+        "FERRITE_NODE_NAME": "k",
+        "FERRITE_ADVERTISE_URL": f"http://127.0.0.1:{port}",
+        "FERRITE_X264_PRESET": "ultrafast",
+        "FERRITE_TRANSCODE_SLOTS": "1",
+        "FERRITE_LOG_LEVEL": "warning",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "ferrite.cli", "serve", "--role", "worker",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        r = redis.Redis.from_url(cluster.redis.url)
+        wait_registered(r, "k")
+        pb = cluster.live.play("Hevc Film")
+        rid = next(v["id"] for v in pb["renditions"]["video"] if not v["copy"])
+        base = rendition_base(pb)
+        parts = [
+            cluster.live.client.get(f"{base}v/{rid}/{n}").content for n in ("init.mp4", "0.m4s")
+        ]
+        assert cluster.remote.remote.get("k") == 1
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        assert r.exists(PREFIX + "k")  # still registered: its key outlives it by up to 3 s
+        for n in (1, 2):
+            got = cluster.live.client.get(f"{base}v/{rid}/{n}.m4s")
+            assert got.status_code == 200, got.text
+            parts.append(got.content)
+        r.close()
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+    assert cluster.remote.fallbacks >= 1
+    assert cluster.node.runs is not None
+    assert cluster.node.runs.runs() != []
+    assert decoded_frames(parts) >= 6 * 24 - 2
 
 
 def test_internal_routes_refuse_unsigned_requests(cluster: Cluster) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import httpx
 from redis.exceptions import RedisError
 
+from ferrite import metrics
 from ferrite.cluster import signing
 from ferrite.cluster.jobwire import to_wire
 from ferrite.cluster.workers import Worker, WorkerRegistry, choose
@@ -116,9 +117,12 @@ class RemoteTranscoder:
                 data = await self._ask(worker, body)
                 if data is not None:
                     self.remote[worker.node] = self.remote.get(worker.node, 0) + 1
+                    metrics.WORKER_SEGMENTS.labels("ok").inc()
                     return data
+                metrics.WORKER_SEGMENTS.labels("failed").inc()
                 self._forget(worker)
             self.fallbacks += 1
+            metrics.WORKER_SEGMENTS.labels("local").inc()
         return await self.local.video_segment(
             ctx, rendition, index, session=session, priority=priority, until=until
         )
