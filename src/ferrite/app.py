@@ -215,7 +215,7 @@ async def _start_playback(svc: Services) -> None:
         clock=svc.clock,
         admission=runs.admission,  # progressive streams share the transcode slots
         inputs=svc.inputs.input_for,
-        on_stop=runs.forget,
+        on_stop=svc.remote.forget if svc.remote is not None else runs.forget,
     )
     pb.start()
     svc.playback, svc.runs = pb, runs

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from ferrite.cluster import signing
 from ferrite.cluster.jobwire import from_wire
-from ferrite.cluster.remote import SEGMENT_PATH
+from ferrite.cluster.remote import FORGET_PATH, SEGMENT_PATH
 from ferrite.errors import BadRequest, FerriteError, TokenInvalid
 from ferrite.media.priority import Priority
 from ferrite.services import Services
@@ -81,3 +81,27 @@ async def transcoded_segment(request: Request) -> Response:
         lambda k: replace(base, start_index=k), key, index, priority=priority, session=session
     )
     return Response(segment, media_type="video/mp2t")
+
+
+@router.post(FORGET_PATH, status_code=204)
+async def forget(request: Request) -> Response:
+    """A playback node's session stopped (or left one rendition: ``key``): its playheads
+    no longer hold this node's runs going."""
+    svc: Services = request.app.state.services
+    body = await _signed_body(request, svc)
+    try:
+        data: dict[str, Any] = json.loads(body)
+        session = str(data["session"])
+        k = data.get("key")
+        key = (
+            None
+            if k is None
+            else RenditionKey(
+                str(k["fingerprint"]), str(k["plan_key"]), str(k["rendition"]), str(k["spec"])
+            )
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadRequest(f"bad forget request: {exc}") from exc
+    if svc.runs is not None and session:
+        svc.runs.forget(session, key)
+    return Response(status_code=204)

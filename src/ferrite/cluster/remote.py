@@ -14,10 +14,13 @@ read through this node's loopback feed) are transcoded here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from redis.exceptions import RedisError
@@ -34,6 +37,9 @@ from ferrite.transcode.video import RunTranscoder
 log = logging.getLogger(__name__)
 
 SEGMENT_PATH = "/internal/transcode/segment"
+FORGET_PATH = "/internal/transcode/forget"
+#: Sessions whose workers are remembered (to tell them of a stop or an ABR switch).
+_MAX_SESSIONS = 10_000
 #: How long the list of live workers read from Redis is reused.
 _REFRESH_S = 1.0
 
@@ -66,8 +72,16 @@ class RemoteTranscoder:
         #: none was live (tests, metrics)
         self.remote: dict[str, int] = {}
         self.fallbacks = 0
+        #: session -> the workers that made its segments (told when it stops or switches)
+        self._served: OrderedDict[str, dict[str, Worker]] = OrderedDict()
+        self._notices: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
+        if self._notices:
+            await asyncio.wait(self._notices, timeout=2.0)
+        for task in list(self._notices):
+            task.cancel()
+        await asyncio.gather(*self._notices, return_exceptions=True)
         await self._client.aclose()
 
     async def live_workers(self) -> list[Worker]:
@@ -118,6 +132,8 @@ class RemoteTranscoder:
                 if data is not None:
                     self.remote[worker.node] = self.remote.get(worker.node, 0) + 1
                     metrics.WORKER_SEGMENTS.labels("ok").inc()
+                    if session:
+                        self._served_by(session)[worker.node] = worker
                     return data
                 metrics.WORKER_SEGMENTS.labels("failed").inc()
                 self._forget(worker)
@@ -127,15 +143,27 @@ class RemoteTranscoder:
             ctx, rendition, index, session=session, priority=priority, until=until
         )
 
-    async def _ask(self, worker: Worker, body: bytes) -> bytes | None:
-        """The worker's segment, or None when it failed (logged)."""
+    def _served_by(self, session: str) -> dict[str, Worker]:
+        served = self._served.get(session)
+        if served is None:
+            served = self._served[session] = {}
+            if len(self._served) > _MAX_SESSIONS:
+                self._served.popitem(last=False)
+        else:
+            self._served.move_to_end(session)
+        return served
+
+    async def _post(self, worker: Worker, path: str, body: bytes) -> httpx.Response:
         headers = {
-            signing.HEADER: signing.sign(self._key, "POST", SEGMENT_PATH, body, now=self._clock()),
+            signing.HEADER: signing.sign(self._key, "POST", path, body, now=self._clock()),
             "Content-Type": "application/json",
         }
-        url = worker.url.rstrip("/") + SEGMENT_PATH
+        return await self._client.post(worker.url.rstrip("/") + path, content=body, headers=headers)
+
+    async def _ask(self, worker: Worker, body: bytes) -> bytes | None:
+        """The worker's segment, or None when it failed (logged)."""
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            response = await self._post(worker, SEGMENT_PATH, body)
         except httpx.HTTPError as exc:
             log.warning("transcode worker %s failed: %r", worker.node, exc)
             return None
@@ -145,9 +173,37 @@ class RemoteTranscoder:
         return response.content
 
     def forget(self, session: str) -> None:
+        """``session`` stopped: this node's runs and the workers that served it forget
+        its playheads (their runs pause or stop now, not after ``transcode_idle_s``)."""
         self.local.forget(session)
+        for worker in self._served.pop(session, {}).values():
+            self._notify(worker, {"session": f"{self._node}/{session}"})
 
     def leave(self, ctx: MediaContext, rendition: VideoRendition, session: str) -> None:
-        # A worker's run for this viewer pauses by itself: nobody reads it, and it is
-        # reaped after ``transcode_idle_s``.
+        """``session`` switched away from ``rendition`` (ABR), here and on its workers."""
         self.local.leave(ctx, rendition, session)
+        served = self._served.get(session)
+        if not served:
+            return
+        key = self.local.key(ctx, rendition)
+        wire = {
+            "fingerprint": key.fingerprint,
+            "plan_key": key.plan_key,
+            "rendition": key.rendition,
+            "spec": key.spec,
+        }
+        for worker in served.values():
+            self._notify(worker, {"session": f"{self._node}/{session}", "key": wire})
+
+    def _notify(self, worker: Worker, message: dict[str, Any]) -> None:
+        """Tell ``worker`` in the background; a worker that misses it reaps the run idle."""
+
+        async def send() -> None:
+            try:
+                await self._post(worker, FORGET_PATH, json.dumps(message).encode())
+            except httpx.HTTPError as exc:
+                log.info("could not tell worker %s of a stop: %r", worker.node, exc)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
