@@ -61,7 +61,7 @@ from ferrite.playback.service import PlaybackService
 from ferrite.playback.sessions import allowed
 from ferrite.playback.warmer import Warmer
 from ferrite.services import Services
-from ferrite.torrent.service import start_torrents, stop_torrents
+from ferrite.torrent.service import TorrentService
 from ferrite.torrent.source import MAX_TORRENT_BYTES
 from ferrite.transcode.runs import RunManager
 from ferrite.transcode.video import RunTranscoder
@@ -116,7 +116,7 @@ def create_app(
         try:
             await _start_libraries(svc)
             await _start_playback(svc)
-            svc.torrents = await start_torrents(svc)
+            await _start_torrents(svc)
             await _start_demo(svc)
             await svc.start_watcher()
             for hook in on_startup:
@@ -128,8 +128,7 @@ def create_app(
                     await hook(app, svc)
                 except Exception:
                     log.exception("shutdown hook %r failed", hook)
-            await stop_torrents(svc)  # first: wakes reads blocked on torrent pieces
-            svc.torrents = None
+            await _stop_torrents(svc)  # first: wakes reads blocked on torrent pieces
             await _stop_playback(svc)
             await svc.aclose()
 
@@ -270,6 +269,39 @@ async def _stop_playback(svc: Services) -> None:
     runs, svc.runs = svc.runs, None
     if runs is not None:
         await runs.aclose()
+
+
+async def _start_torrents(svc: Services) -> None:
+    """The torrent integration (``svc.torrents``), given only what it uses; its engine
+    starts now only if torrents exist. Playback sessions wait for it (a preparer)."""
+    pb = svc.playback
+    service = TorrentService(
+        svc.settings,
+        svc.db,
+        svc.sources,
+        invalidate=svc.files.invalidate,
+        clock=svc.clock,
+        remember_delay=pb.hls.packager.remember_video_delay if pb is not None else None,
+    )
+    if pb is not None:
+        pb.add_preparer(service)
+    try:
+        await service.start()
+    except BaseException:  # the app never gets the service: close it here
+        if pb is not None:
+            pb.remove_preparer(service)
+        await service.aclose()
+        raise
+    svc.torrents = service
+
+
+async def _stop_torrents(svc: Services) -> None:
+    service, svc.torrents = svc.torrents, None
+    if service is None:
+        return
+    if svc.playback is not None:
+        svc.playback.remove_preparer(service)
+    await service.aclose()
 
 
 async def _start_demo(svc: Services) -> None:

@@ -216,7 +216,7 @@ class Services:
     playback: PlaybackService | None = None
     runs: RunManager | None = None  # every transcode run of the server
     warmer: Warmer | None = None  # only with ``warm_segments`` > 0
-    #: The torrent integration (``ferrite.torrent.service.start_torrents``).
+    #: The torrent integration (built by the app: ``ferrite.app._start_torrents``).
     torrents: TorrentService | None = None
     #: What this node shares with the others of a cluster (only with ``redis_url``).
     cluster: ClusterLink | None = None

@@ -11,8 +11,9 @@ from ferrite.app import create_app
 from ferrite.auth.passwords import Passwords
 from ferrite.config import Settings
 from ferrite.services import Services
-from tests.api.helpers import FakeClock, Seeded, seed
+from tests.api.helpers import Seeded, seed
 from tests.api.server import AppClient, ServerThread
+from tests.fakes import FakeClock
 
 ADMIN = ("admin", "admin password")
 

@@ -13,17 +13,6 @@ from ferrite.db.schema import items, libraries, library_paths, media_files, stre
 from ferrite.library.search import index_item
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class Seeded:
     movies: int = 0

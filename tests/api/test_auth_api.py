@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -11,11 +12,12 @@ import httpx
 import jwt
 import pytest
 
+from ferrite.auth.imagetokens import DAY_S
 from ferrite.auth.ratelimit import ADDRESS_FACTOR
 from ferrite.auth.tokens import derive_key
 from tests.api.conftest import ADMIN, bearer, login, services
-from tests.api.helpers import FakeClock
 from tests.api.server import AppClient
+from tests.fakes import FakeClock
 
 
 def test_healthz(client: AppClient) -> None:
@@ -320,3 +322,29 @@ def test_non_ascii_usernames_fold_case_the_same_everywhere(
     )
     assert again.status_code == 409
     login(client, "äRGER", "long enough")
+
+
+ROOT = {"username": "root", "password": "password-1"}
+
+
+def test_setup_state_then_image_tokens(client: AppClient) -> None:
+    assert client.get("/api/setup").json() == {"needed": True}
+    assert client.post("/api/setup", json=ROOT).status_code == 201
+    assert client.get("/api/setup").json() == {"needed": False}
+
+    assert client.get("/api/image-token").status_code == 401
+    token = client.post("/api/auth/login", json=ROOT).json()["access_token"]
+    bearer = {"authorization": f"Bearer {token}"}
+    r = client.get("/api/image-token", headers=bearer)
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.[A-Za-z0-9_-]{22}", body["token"])
+    assert body["expires_at"] % DAY_S == 0
+    # The same token all day: image URLs stay cacheable.
+    assert client.get("/api/image-token", headers=bearer).json() == body
+    # Logging out revokes it along with the access token.
+    client.post("/api/auth/logout", headers=bearer)
+    relog = client.post("/api/auth/login", json=ROOT).json()["access_token"]
+    fresh = client.get("/api/image-token", headers={"authorization": f"Bearer {relog}"}).json()
+    assert fresh["token"] != body["token"]

@@ -11,8 +11,9 @@ from ferrite.app import create_app
 from ferrite.auth.passwords import Passwords
 from ferrite.config import Settings
 from tests.api.conftest import ADMIN, login
-from tests.api.helpers import FakeClock, Seeded
+from tests.api.helpers import Seeded
 from tests.api.server import AppClient, ServerThread
+from tests.fakes import FakeClock
 
 
 def assert_envelope(r: object, status: int, code: str | None = None) -> None:

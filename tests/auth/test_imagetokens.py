@@ -8,14 +8,7 @@ import pytest
 from ferrite.auth.imagetokens import ImageTokens
 from ferrite.auth.tokens import AuthTable, Principal
 from ferrite.errors import TokenExpired, TokenInvalid
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock
 
 
 def principal(version: int = 0, disabled: bool = False) -> Principal:
@@ -23,7 +16,7 @@ def principal(version: int = 0, disabled: bool = False) -> Principal:
 
 
 def test_image_token_round_trip_and_expiry() -> None:
-    clock = Clock(1_700_000_000.0)
+    clock = FakeClock(1_700_000_000.0)
     table = AuthTable([principal()])
     tokens = ImageTokens(b"s" * 32, table, clock=clock)
     token, expires_at = tokens.issue(principal())
@@ -47,7 +40,7 @@ def test_image_token_round_trip_and_expiry() -> None:
     ],
 )
 def test_image_tokens_cannot_be_forged(change) -> None:  # type: ignore[no-untyped-def]
-    tokens = ImageTokens(b"s" * 32, AuthTable([principal()]), clock=Clock(1_700_000_000.0))
+    tokens = ImageTokens(b"s" * 32, AuthTable([principal()]), clock=FakeClock(1_700_000_000.0))
     token, _ = tokens.issue(principal())
     with pytest.raises(TokenInvalid):
         tokens.verify(change(token))
@@ -55,7 +48,7 @@ def test_image_tokens_cannot_be_forged(change) -> None:  # type: ignore[no-untyp
 
 def test_image_tokens_die_with_the_user_version() -> None:
     table = AuthTable([principal()])
-    tokens = ImageTokens(b"s" * 32, table, clock=Clock(1_700_000_000.0))
+    tokens = ImageTokens(b"s" * 32, table, clock=FakeClock(1_700_000_000.0))
     token, _ = tokens.issue(principal())
     table.update(7, disabled=True)
     with pytest.raises(TokenInvalid):
@@ -66,6 +59,6 @@ def test_image_tokens_die_with_the_user_version() -> None:
     table.remove(7)
     with pytest.raises(TokenInvalid):
         tokens.verify(token)
-    other_key = ImageTokens(b"t" * 32, AuthTable([principal()]), clock=Clock(1_700_000_000.0))
+    other_key = ImageTokens(b"t" * 32, AuthTable([principal()]), clock=FakeClock(1_700_000_000.0))
     with pytest.raises(TokenInvalid):
         other_key.verify(tokens.issue(principal())[0])

@@ -4,7 +4,7 @@ import pytest
 
 from ferrite.auth.ratelimit import ADDRESS_FACTOR, LoginRateLimiter
 from ferrite.errors import TooManyRequests
-from tests.auth.conftest import FakeClock
+from tests.fakes import FakeClock
 
 
 def limiter(clock: FakeClock, attempts: int = 3, window: float = 60) -> LoginRateLimiter:

@@ -17,7 +17,7 @@ from ferrite.auth.tokens import (
     load_or_create_secret,
 )
 from ferrite.errors import StorageError, TokenExpired, TokenInvalid
-from tests.auth.conftest import FakeClock
+from tests.fakes import FakeClock
 
 SECRET = b"s" * 32
 

@@ -13,8 +13,8 @@ from ferrite.bench.buffer import VirtualBuffer
 from ferrite.bench.playlists import attributes, parse_master, parse_media
 from ferrite.bench.procstat import ServerUsage
 from ferrite.bench.schedule import SETTLE_S, TAIL_FRACTION, make_plans
-from ferrite.bench.stats import Summary, percentile
-from ferrite.bench.viewer import ViewerStats, transcode_height
+from ferrite.bench.stats import Summary, ViewerStats, percentile
+from ferrite.bench.viewer import transcode_height
 
 
 # -- stats ----------------------------------------------------------------------------------

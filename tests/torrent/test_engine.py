@@ -474,7 +474,9 @@ def test_a_magnet_gets_its_metadata_from_the_peer(
                 reader.seek(-CHUNK, 2)  # the moov box at the end
                 assert await asyncio.to_thread(reader.read) == source[-CHUNK:]
                 reader.close()
-                await eventually(lambda: engine._tasks == set(), 10, "the metadata to be stored")
+                await eventually(
+                    lambda: engine.events.tasks == set(), 10, "the metadata to be stored"
+                )
                 await asyncio.sleep(0.1)
                 rows = await engine.db.read(
                     lambda c: c.execute(

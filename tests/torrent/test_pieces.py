@@ -15,11 +15,13 @@ from ferrite.torrent.pieces import (
     Layout,
     MiB,
     WindowPolicy,
+    bytes_done,
     container_kind,
     contiguous_ahead,
     deadline_schedule,
     estimate_bitrate,
     file_pieces,
+    fraction_done,
     head_tail_pieces,
     head_tail_ranges,
     is_video_path,
@@ -303,3 +305,24 @@ def test_window_stays_within_bounds_and_grows_with_throughput(
 def test_resume_range_is_inside_the_file(size: int, position: float, duration: float) -> None:
     start, end = resume_range(size, position, duration)
     assert 0 <= start <= end <= size
+
+
+def test_bytes_done_weighs_pieces_by_their_bytes_and_clips_to_a_file() -> None:
+    assert bytes_done(LAYOUT, set()) == 0
+    assert bytes_done(LAYOUT, set(range(18))) == 1150
+    assert bytes_done(LAYOUT, {17}) == 62  # the short last piece
+    assert fraction_done(LAYOUT, {0}) == pytest.approx(64 / 1150)
+    # Piece 1 holds A's bytes 64..100 and B's first 28; piece 17 B's last 12 and all of C.
+    assert bytes_done(LAYOUT, {1}, A) == 36
+    assert bytes_done(LAYOUT, {1}, B) == 28
+    assert fraction_done(LAYOUT, {17}, C) == 1.0
+    assert bytes_done(LAYOUT, {17}, B) == 12
+    assert fraction_done(LAYOUT, set(), FileSpan(100, 0)) == 1.0
+    # Only the head and the tail (what the start-up hold wants): far from done, whatever
+    # libtorrent's wanted-only progress says.
+    assert fraction_done(LAYOUT, {1, 2, 16, 17}, B) == pytest.approx((28 + 64 + 64 + 12) / 1000)
+
+
+@given(st.sets(st.integers(0, 17)))
+def test_the_files_bytes_done_add_up_to_the_torrents(have: set[int]) -> None:
+    assert sum(bytes_done(LAYOUT, have, f) for f in (A, B, C)) == bytes_done(LAYOUT, have)

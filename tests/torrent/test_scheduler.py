@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from ferrite.torrent.pieces import Deadline
-from ferrite.torrent.scheduler import DEFAULT_PRIORITY, PRELOAD_PRIORITY, PieceScheduler
+from ferrite.torrent.scheduler import (
+    BACKGROUND_PRIORITY,
+    DEFAULT_PRIORITY,
+    PRELOAD_PRIORITY,
+    PieceScheduler,
+)
+from tests.fakes import FakeClock
 
 
 class FakeHandle:
@@ -27,17 +33,11 @@ class FakeHandle:
         self.priorities[piece] = priority
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make() -> tuple[PieceScheduler, FakeHandle, Clock]:
-    handle, clock = FakeHandle(), Clock()
-    return PieceScheduler(handle, clock=clock), handle, clock
+def make(horizon_s: float = 60.0) -> tuple[PieceScheduler, FakeHandle, FakeClock]:
+    """A scheduler whose deadlines up to ``horizon_s`` ahead are sent as deadlines
+    (most tests here are about those; the horizon has its own test)."""
+    handle, clock = FakeHandle(), FakeClock(1000.0)
+    return PieceScheduler(handle, clock=clock, horizon_s=horizon_s), handle, clock
 
 
 def test_two_readers_of_one_piece_cause_one_request_with_the_earlier_deadline() -> None:
@@ -141,7 +141,7 @@ class ListHandle(FakeHandle):
 
 
 def test_the_start_up_hold_fetches_only_what_someone_asked_for_until_released() -> None:
-    handle, clock = ListHandle(), Clock()
+    handle, clock = ListHandle(), FakeClock(1000.0)
     s = PieceScheduler(handle, clock=clock)
     s.preload([0, 9])  # head and tail of a video
     s.want("player", [Deadline(1, 0)])
@@ -161,3 +161,36 @@ def test_the_start_up_hold_fetches_only_what_someone_asked_for_until_released() 
     ]
     s.release_hold()  # twice is harmless
     assert handle.calls.count(("all", 10, None)) == 2
+
+
+def test_background_reads_wait_for_the_end_of_the_hold() -> None:
+    """The full probe's pieces would queue at the peer ahead of the player's next ones
+    (a stall right after the first frame): while holding they stay at 0."""
+    handle, clock = ListHandle(), FakeClock(1000.0)
+    s = PieceScheduler(handle, clock=clock)
+    s.hold(10)
+    s.preload([0])  # the head: first
+    s.preload([8, 9], BACKGROUND_PRIORITY)  # the full probe's last GOP
+    assert [handle.priorities[p] for p in (0, 8, 9)] == [PRELOAD_PRIORITY, 0, 0]
+    s.want("player", [Deadline(8, 0)])  # a player asking for it: now
+    assert handle.priorities[8] == 7
+    s.release_hold()
+    assert handle.priorities[9] == BACKGROUND_PRIORITY
+    s.preload([5], BACKGROUND_PRIORITY)  # after the hold: at once
+    assert handle.priorities[5] == BACKGROUND_PRIORITY
+
+
+def test_wishes_beyond_the_horizon_get_a_priority_until_they_come_close() -> None:
+    """libtorrent fetches the pieces of one priority in random order: only what is due
+    within the horizon gets a deadline (7); later wishes wait just below (6)."""
+    sched, handle, clock = make(horizon_s=1.0)
+    sched.want("player", [Deadline(4, 0), Deadline(5, 800), Deadline(6, 1500), Deadline(7, 3000)])
+    assert set(handle.deadlines) == {4, 5}
+    assert (handle.priorities[6], handle.priorities[7]) == (PRELOAD_PRIORITY, PRELOAD_PRIORITY)
+    clock.now += 1.0  # the player read on: its replan brings 6 within the horizon
+    sched.want("player", [Deadline(6, 500), Deadline(7, 2000)])
+    assert set(handle.deadlines) == {6}  # 4 and 5 withdrawn (read)
+    assert handle.priorities[6] == 7
+    sched.release("player")  # gone before 7 became urgent: back in line
+    assert handle.priorities[7] == DEFAULT_PRIORITY
+    assert 6 not in handle.deadlines

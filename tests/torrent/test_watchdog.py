@@ -45,6 +45,19 @@ def test_redials_explicit_peers_every_few_seconds_while_nobody_is_connected() ->
     assert ticks(StallWatch(), 0, 20, waiting=True, peers=0, payload=0, can_redial=False) == []
 
 
+def test_redials_while_a_reader_plays_from_its_buffer_but_not_for_an_idle_torrent() -> None:
+    watch = StallWatch(redial_s=1.0)
+    acts = [watch.observe(t, waiting=False, peers=0, payload=0, can_redial=True, reading=True)
+            for t in (10.0, 10.5, 11.0, 12.0)]  # fmt: skip
+    assert acts == [Action.REDIAL, Action.NONE, Action.REDIAL, Action.REDIAL]
+    # Connected and reading without waiting: nothing to do, however quiet.
+    assert watch.observe(100, waiting=False, peers=1, payload=0, can_redial=True, reading=True) is (
+        Action.NONE
+    )
+    idle = StallWatch(redial_s=1.0)
+    assert idle.observe(10, waiting=False, peers=0, payload=0, can_redial=True) is Action.NONE
+
+
 def test_a_silent_connection_is_reconnected_after_stall_s_of_waiting() -> None:
     watch = StallWatch(stall_s=8.0)
     # Long idle before anyone waits: the silence before the wait doesn't count.

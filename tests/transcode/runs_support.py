@@ -59,17 +59,6 @@ def paced_ffmpeg(directory: Path, rate: float = 4.0) -> str:
     return str(path)
 
 
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class Source:
     path: Path

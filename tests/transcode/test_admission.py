@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from ferrite.errors import Overloaded
 from ferrite.transcode.admission import Admission, Lease, Priority
-from tests.transcode.runs_support import FakeClock
+from tests.fakes import FakeClock
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
@@ -166,7 +166,7 @@ def test_slot_context_releases_on_error_and_release_is_idempotent() -> None:
 
 def test_queue_wait_is_measured_with_the_injected_clock() -> None:
     async def main() -> None:
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         adm = Admission(1, timeout_s=5, clock=clock)
         count, total = wait_stats("background")
         held = await adm.acquire(Priority.PLAYBACK)

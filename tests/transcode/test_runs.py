@@ -21,9 +21,9 @@ from ferrite.transcode.admission import Priority
 from ferrite.transcode.runs import RunManager
 from ferrite.transcode.throttle import retire_order
 from tests import media
+from tests.fakes import FakeClock
 from tests.transcode.runs_support import (
     LONG,
-    FakeClock,
     Source,
     check_segment,
     drive,
@@ -179,7 +179,7 @@ def test_a_run_far_ahead_of_its_viewer_pauses_and_resumes_when_it_approaches(
 
 def test_an_idle_run_is_killed_by_the_reaper(src: Source, tmp_path: Path) -> None:
     key, factory = src.key(), src.factory()
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
 
     async def body(mgr: RunManager) -> None:
         check_segment(src, 0, await mgr.segment(factory, key, 0, session="a"))

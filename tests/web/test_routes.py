@@ -13,11 +13,9 @@ import pytest
 
 from ferrite import config
 from ferrite.app import create_app
-from ferrite.auth.imagetokens import DAY_S
 from ferrite.auth.passwords import Passwords
 from ferrite.web.assets import load_bundle
 from tests.api.server import ServerThread
-from tests.web.server import CREDENTIALS
 
 
 @pytest.fixture(scope="module")
@@ -146,29 +144,6 @@ def test_head_requests_have_no_body(client: httpx.Client) -> None:
     r = client.head("/login")
     assert r.status_code == 200
     assert r.content == b""
-
-
-def test_setup_state_then_image_tokens(client: httpx.Client) -> None:
-    assert client.get("/api/setup").json() == {"needed": True}
-    assert client.post("/api/setup", json=CREDENTIALS).status_code == 201
-    assert client.get("/api/setup").json() == {"needed": False}
-
-    assert client.get("/api/image-token").status_code == 401
-    token = client.post("/api/auth/login", json=CREDENTIALS).json()["access_token"]
-    bearer = {"authorization": f"Bearer {token}"}
-    r = client.get("/api/image-token", headers=bearer)
-    assert r.status_code == 200
-    assert r.headers["cache-control"] == "no-store"
-    body = r.json()
-    assert re.fullmatch(r"\d+\.\d+\.\d+\.[A-Za-z0-9_-]{22}", body["token"])
-    assert body["expires_at"] % DAY_S == 0
-    # The same token all day: image URLs stay cacheable.
-    assert client.get("/api/image-token", headers=bearer).json() == body
-    # Logging out revokes it along with the access token.
-    client.post("/api/auth/logout", headers=bearer)
-    relog = client.post("/api/auth/login", json=CREDENTIALS).json()["access_token"]
-    fresh = client.get("/api/image-token", headers={"authorization": f"Bearer {relog}"}).json()
-    assert fresh["token"] != body["token"]
 
 
 # -- the bundle, pure ------------------------------------------------------------------------

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ferrite.bench.procstat import ServerUsage
-from ferrite.bench.stats import Summary
-from ferrite.bench.viewer import ViewerStats
+from ferrite.bench.stats import Summary, ViewerStats
 
 MiB = 1024 * 1024
 

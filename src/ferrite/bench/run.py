@@ -34,7 +34,8 @@ from ferrite.bench.server import (
     SpawnedServer,
     bench_settings,
 )
-from ferrite.bench.viewer import Mode, Target, Title, Viewer, ViewerStats
+from ferrite.bench.stats import ViewerStats
+from ferrite.bench.viewer import Mode, Target, Title, Viewer
 from ferrite.errors import FerriteError
 
 log = logging.getLogger(__name__)

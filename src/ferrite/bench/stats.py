@@ -1,4 +1,4 @@
-"""Summary statistics of latency samples (pure).
+"""Summary statistics of latency samples, and what one viewer measured (pure).
 
 Percentiles use linear interpolation between closest ranks (numpy's default "linear"
 method), so p50 of an even-sized sample is the mean of the two middle values and
@@ -8,8 +8,9 @@ percentiles of small samples move smoothly instead of jumping between samples.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -67,3 +68,38 @@ def _fmt(value: float, digits: int) -> str:
     if digits == 0 and value < 10:
         return f"{value:.1f}"
     return f"{value:.{digits}f}"
+
+
+@dataclass
+class ViewerStats:
+    ttff_ms: list[float] = field(default_factory=list)
+    seek_ms: list[float] = field(default_factory=list)
+    stall_ms: list[float] = field(default_factory=list)
+    segment_ms: list[float] = field(default_factory=list)  # media segment requests
+    init_ms: list[float] = field(default_factory=list)
+    playlist_ms: list[float] = field(default_factory=list)
+    create_ms: list[float] = field(default_factory=list)  # POST /api/playback
+    bytes: int = 0
+    requests: int = 0
+    segments: int = 0
+    sessions: int = 0
+    seeks: int = 0
+    switches: int = 0
+    titles_finished: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: ViewerStats) -> None:
+        for name in ("ttff_ms", "seek_ms", "stall_ms", "segment_ms", "init_ms", "playlist_ms"):
+            getattr(self, name).extend(getattr(other, name))
+        self.create_ms.extend(other.create_ms)
+        for name in (
+            "bytes",
+            "requests",
+            "segments",
+            "sessions",
+            "seeks",
+            "switches",
+            "titles_finished",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.update(other.errors)

@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urljoin
 
@@ -28,6 +27,7 @@ import httpx
 from ferrite.bench.buffer import Event, VirtualBuffer
 from ferrite.bench.playlists import MediaPlaylist, parse_master, parse_media
 from ferrite.bench.schedule import ViewerPlan
+from ferrite.bench.stats import ViewerStats
 
 Mode = Literal["copy", "transcode"]
 HEARTBEAT_S = 10.0
@@ -65,41 +65,6 @@ def transcode_height(source_height: int) -> int:
         if h < source_height:
             return h
     return 144
-
-
-@dataclass
-class ViewerStats:
-    ttff_ms: list[float] = field(default_factory=list)
-    seek_ms: list[float] = field(default_factory=list)
-    stall_ms: list[float] = field(default_factory=list)
-    segment_ms: list[float] = field(default_factory=list)  # media segment requests
-    init_ms: list[float] = field(default_factory=list)
-    playlist_ms: list[float] = field(default_factory=list)
-    create_ms: list[float] = field(default_factory=list)  # POST /api/playback
-    bytes: int = 0
-    requests: int = 0
-    segments: int = 0
-    sessions: int = 0
-    seeks: int = 0
-    switches: int = 0
-    titles_finished: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-
-    def merge(self, other: ViewerStats) -> None:
-        for name in ("ttff_ms", "seek_ms", "stall_ms", "segment_ms", "init_ms", "playlist_ms"):
-            getattr(self, name).extend(getattr(other, name))
-        self.create_ms.extend(other.create_ms)
-        for name in (
-            "bytes",
-            "requests",
-            "segments",
-            "sessions",
-            "seeks",
-            "switches",
-            "titles_finished",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors.update(other.errors)
 
 
 @dataclass

@@ -7,14 +7,12 @@ on ``(user_id, item_id)`` with the caller's id: a user can neither see nor touch
 user's progress, nor learn that a library they were not granted exists (its items are
 simply "not found").
 
-Shapes follow API.md: :func:`item_dict` (item), :func:`stream_dict` (stream), and the
-detail's ``files``/``subtitles``.
+Rows become API.md's shapes in :mod:`ferrite.library.shapes`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,6 +38,7 @@ from ferrite.db.schema import (
 from ferrite.errors import NotFound, Unprocessable
 from ferrite.library.roots import real_roots
 from ferrite.library.search import words as search_words
+from ferrite.library.shapes import item_dict, stream_dict, subtitle_dict
 
 Libraries = frozenset[int] | None
 SortKey = Literal["title", "-title", "added", "-added", "year", "-year"]
@@ -72,67 +71,6 @@ class FileLocation:
     #: The library's folders, symlinks resolved (direct play checks the opened file is
     #: inside one of them).
     roots: tuple[str, ...] = ()
-
-
-# -- shapes ---------------------------------------------------------------------------
-def _progress_dict(row: Mapping[Any, Any]) -> dict[str, Any] | None:
-    if row["p_updated_at"] is None:
-        return None
-    return {"position_s": row["p_position_s"], "played": bool(row["p_played"])}
-
-
-def item_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "library_id": row["library_id"],
-        "kind": row["kind"],
-        "title": row["title"],
-        "year": row["year"],
-        "parent_id": row["parent_id"],
-        "season_number": row["season_number"],
-        "episode_number": row["episode_number"],
-        "duration_s": row["duration_s"],
-        "added_at": row["added_at"],
-        "progress": _progress_dict(row),
-        "artwork_url": f"/api/items/{row['id']}/artwork" if row["artwork"] else None,
-    }
-
-
-def stream_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
-    return {
-        "index": row["index"],
-        "type": row["type"],
-        "codec": row["codec"],
-        "profile": row["profile"],
-        "level": row["level"],
-        "width": row["width"],
-        "height": row["height"],
-        "frame_rate": row["frame_rate"],
-        "bit_depth": row["bit_depth"],
-        "pix_fmt": row["pix_fmt"],
-        "hdr": row["hdr"] or "none",
-        "language": row["language"],
-        "title": row["title"],
-        "channels": row["channels"],
-        "channel_layout": row["channel_layout"],
-        "sample_rate": row["sample_rate"],
-        "default": bool(row["is_default"]),
-        "forced": bool(row["is_forced"]),
-    }
-
-
-def subtitle_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "file_id": row["file_id"],
-        "stream_index": row["stream_index"],
-        "language": row["language"],
-        "title": row["title"],
-        "format": row["codec"],
-        "external": row["path"] is not None,
-        "forced": bool(row["is_forced"]),
-        "default": bool(row["is_default"]),
-    }
 
 
 # -- building blocks ------------------------------------------------------------------------

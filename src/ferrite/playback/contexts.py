@@ -8,9 +8,9 @@ from collections import OrderedDict
 
 from ferrite.config import Settings
 from ferrite.db.engine import Database
+from ferrite.hls.context import MediaContext
 from ferrite.hls.plan import make_plans
 from ferrite.hls.pool import SourceFile
-from ferrite.hls.service import MediaContext
 from ferrite.hls.webvtt import CueIndex
 from ferrite.library import playqueries
 

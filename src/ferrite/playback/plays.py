@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ferrite.hls.context import MediaContext
 from ferrite.hls.renditions import StreamSet
-from ferrite.hls.service import MediaContext
 from ferrite.media.renditions import Rung
 from ferrite.playback.decision_records import Decision
 from ferrite.playback.profiles import DeviceProfile

@@ -76,7 +76,7 @@ class AlertPump:
                 if now - last_resume >= e._resume_interval:
                     last_resume = now
             if calls:
-                e._to_loop(calls)
+                e.events.to_loop(calls)
 
     def _on_alert(self, a: Any, calls: list[Callable[[], None]]) -> None:
         e = self.engine
@@ -123,7 +123,7 @@ class AlertPump:
             )
         elif kind is lt.hash_failed_alert:
             t.hash_failures += 1
-            calls.append(e._event_call(TorrentEvent("hash_failed", t.id, int(a.piece_index))))
+            calls.append(e.events.event_call(TorrentEvent("hash_failed", t.id, int(a.piece_index))))
         elif kind is lt.metadata_received_alert:
             if t.set_metadata(a.handle.torrent_file()):
                 sync_pieces(t)
@@ -132,13 +132,13 @@ class AlertPump:
             calls.extend(functools.partial(t.wake_async, p) for p in sync_pieces(t))
         elif kind is lt.state_changed_alert:
             t.state = str(a.state)
-            calls.append(e._event_call(TorrentEvent("state", t.id, detail=t.state)))
+            calls.append(e.events.event_call(TorrentEvent("state", t.id, detail=t.state)))
         elif kind is lt.torrent_finished_alert:
             save_resume(t)
-            calls.append(e._event_call(TorrentEvent("finished", t.id)))
+            calls.append(e.events.event_call(TorrentEvent("finished", t.id)))
         elif kind in (lt.torrent_error_alert, lt.file_error_alert):
             t.error = a.message()
-            calls.append(e._event_call(TorrentEvent("error", t.id, detail=t.error)))
+            calls.append(e.events.event_call(TorrentEvent("error", t.id, detail=t.error)))
         elif kind is lt.save_resume_data_alert:
             data = lt.write_resume_data_buf(a.params)
             calls.append(functools.partial(e._store_resume, t.id, data))
@@ -159,6 +159,7 @@ class AlertPump:
                 peers=t.num_peers,
                 payload=t.payload_total,
                 can_redial=bool(t.peers),
+                reading=bool(t.readers()),
             )
             if action is Action.REDIAL:
                 with contextlib.suppress(InvalidTorrent):
@@ -200,7 +201,6 @@ class AlertPump:
 
 def snapshot(t: ManagedTorrent, st: Any) -> None:
     t.state = str(st.state)
-    t.progress = float(st.progress)
     t.download_rate = int(st.download_payload_rate)
     t.upload_rate = int(st.upload_payload_rate)
     t.num_peers = int(st.num_peers)

@@ -5,6 +5,8 @@
     ├── AlertPump (alerts.py) the alert thread, the only consumer of libtorrent alerts
     │     wait_for_alert → pop_alerts → per-alert bookkeeping (piece board, scheduler)
     │     → one loop.call_soon_threadsafe per batch for the loop-side methods here
+    ├── LoopSide (events.py)  listeners, the tasks the engine owns, the alert thread's door
+    │                         to the loop; add_torrent_params prepared by source.py
     └── ManagedTorrent × n    handle, metadata, PieceBoard (have/wait/read_piece cache),
                               PieceScheduler (the one place priorities/deadlines are set),
                               open TorrentFileReaders
@@ -31,7 +33,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ from ferrite.errors import (
 from ferrite.torrent import source as src
 from ferrite.torrent import store
 from ferrite.torrent.alerts import AlertPump, connect, save_resume, sync_torrent
+from ferrite.torrent.events import Listener, LoopSide
 from ferrite.torrent.pieces import MiB, WindowPolicy
 from ferrite.torrent.reader import TorrentFileReader
 from ferrite.torrent.records import TorrentEvent, TorrentFile, TorrentStatus
@@ -58,8 +61,6 @@ from ferrite.torrent.watchdog import STALL_S, StallWatch
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 10.0
-
-Listener = Callable[[TorrentEvent], None]
 
 
 class TorrentEngine:
@@ -101,8 +102,7 @@ class TorrentEngine:
         self._torrents: dict[int, ManagedTorrent] = {}
         self._by_handle: dict[Any, ManagedTorrent] = {}
         self._add_lock: asyncio.Lock | None = None
-        self._listeners: list[Listener] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.events = LoopSide(CLOSE_TIMEOUT_S)  # listeners, owned tasks, the loop's door
         self._resume_waiters: dict[int, asyncio.Future[None]] = {}
         self._removals: dict[str, tuple[asyncio.Future[None], bool]] = {}  # hash -> (done, delete)
         self._pump = AlertPump(self)
@@ -116,6 +116,7 @@ class TorrentEngine:
             raise Conflict("the torrent engine was already started")
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self.events.loop = loop
         self._add_lock = asyncio.Lock()
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
         rows = await self.db.read(store.all_torrents)
@@ -167,7 +168,7 @@ class TorrentEngine:
                 future.set_result(None)
         if self._resume_waiters:
             await asyncio.wait(list(self._resume_waiters.values()), timeout=CLOSE_TIMEOUT_S)
-        await self._drain_tasks()
+        await self.events.drain()
         self._stop.set()
         with contextlib.suppress(RuntimeError):
             ses.post_session_stats()  # wakes wait_for_alert at once
@@ -231,7 +232,7 @@ class TorrentEngine:
         await self.db.write(store.delete_torrent, t.id)
         if delete_data:
             await asyncio.to_thread(shutil.rmtree, t.save_path, True)
-        self._emit(TorrentEvent("removed", t.id))
+        self.events.emit(TorrentEvent("removed", t.id))
 
     def connect_peers(self, torrent_id: int, peers: Sequence[str]) -> None:
         """Connect to explicit peers now (and redial them while a reader waits)."""
@@ -241,7 +242,8 @@ class TorrentEngine:
         t.peers = tuple(dict.fromkeys((*known, *(p.strip() for p in peers))))
         connect(t, endpoints)
         if t.peers != known:  # remembered across restarts
-            self._spawn(self.db.write(store.set_peers, t.id, t.peers), f"torrent-peers-{t.id}")
+            write = self.db.write(store.set_peers, t.id, t.peers)
+            self.events.spawn(write, f"torrent-peers-{t.id}")
 
     # == queries ======================================================================
     def torrents(self) -> list[TorrentStatus]:
@@ -335,8 +337,7 @@ class TorrentEngine:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event)`` on the loop for every torrent event; returns unsubscribe."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self.events.subscribe(listener)
 
     # == internals: adding ============================================================
     async def _add(
@@ -351,7 +352,7 @@ class TorrentEngine:
             if existing is not None:  # adding twice is harmless: connect the new peers
                 self.connect_peers(existing.id, peers)
                 return existing.status()
-            name = params.name or (params.ti.name() if params.ti is not None else "") or info_hash
+            name = src.torrent_name(params, info_hash)
             save_path = str(self.root / info_hash)
             torrent_id = await self.db.write(
                 functools.partial(
@@ -405,14 +406,7 @@ class TorrentEngine:
         added_at: float,
     ) -> ManagedTorrent:
         assert self._loop is not None
-        params.save_path = save_path
-        # Every torrent stays active (auto-management would queue a stream behind
-        # others) and downloads rarest-first (sequential order starves the swarm).
-        params.flags &= ~(
-            lt.torrent_flags.auto_managed
-            | lt.torrent_flags.paused
-            | lt.torrent_flags.sequential_download
-        )
+        src.prepare_params(params, save_path)
         try:
             handle = await asyncio.to_thread(self._session.add_torrent, params)
         except RuntimeError as exc:
@@ -445,66 +439,22 @@ class TorrentEngine:
             raise
         if changed:
             self._metadata_arrived(t)
-        self._emit(TorrentEvent("added", t.id))
+        self.events.emit(TorrentEvent("added", t.id))
         return t
 
     # == internals: the loop side =======================================================
-    def _to_loop(self, calls: list[Callable[[], None]]) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # a closed loop has nobody left to tell
-            loop.call_soon_threadsafe(self._run_calls, calls)
-
-    @staticmethod
-    def _run_calls(calls: list[Callable[[], None]]) -> None:
-        for call in calls:
-            try:
-                call()
-            except Exception:
-                log.exception("torrent event handler failed")
-
-    def _event_call(self, event: TorrentEvent) -> Callable[[], None]:
-        return functools.partial(self._emit, event)
-
-    def _emit(self, event: TorrentEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("torrent event listener failed")
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("torrent task %s failed", task.get_name(), exc_info=task.exception())
-
-    async def _drain_tasks(self) -> None:
-        while self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=CLOSE_TIMEOUT_S)
-            if any(not task.done() for task in self._tasks):
-                for task in self._tasks:
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-                break
-
     def _metadata_arrived(self, t: ManagedTorrent) -> None:
         t.metadata_event.set()
         files = [(f.index, f.path, f.size) for f in t.files]
-        self._spawn(self.db.write(store.set_metadata, t.id, t.name, files), f"torrent-meta-{t.id}")
+        write = self.db.write(store.set_metadata, t.id, t.name, files)
+        self.events.spawn(write, f"torrent-meta-{t.id}")
         save_resume(t)
-        self._emit(TorrentEvent("metadata", t.id))
+        self.events.emit(TorrentEvent("metadata", t.id))
 
     def _piece_arrived(self, t: ManagedTorrent, piece: int) -> None:
         t.wake_async(piece)
-        if self._listeners:
-            self._emit(TorrentEvent("piece", t.id, piece))
+        if self.events.listeners:
+            self.events.emit(TorrentEvent("piece", t.id, piece))
 
     def _store_resume(self, torrent_id: int, data: bytes) -> None:
         async def write() -> None:
@@ -513,7 +463,7 @@ class TorrentEngine:
             finally:
                 self._resume_saved(torrent_id)
 
-        self._spawn(write(), f"torrent-resume-{torrent_id}")
+        self.events.spawn(write(), f"torrent-resume-{torrent_id}")
 
     def _resume_saved(self, torrent_id: int) -> None:
         future = self._resume_waiters.pop(torrent_id, None)

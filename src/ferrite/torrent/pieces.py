@@ -118,6 +118,28 @@ def file_pieces(layout: Layout, file: FileSpan) -> range:
     return piece_range(layout, file, 0, file.size)
 
 
+def bytes_done(layout: Layout, have: Container[int], span: FileSpan | None = None) -> int:
+    """Bytes of the torrent (or of the file ``span``) inside verified pieces ``have``.
+
+    This, over the size, is what a user calls progress: libtorrent's own ``progress``
+    counts only *wanted* pieces, so it reads 1.0 during the start-up hold (only the
+    head/tail pieces are wanted then) while most of the file is still missing.
+    """
+    span = span or FileSpan(0, layout.total_size)
+    done = 0
+    for piece in file_pieces(layout, span):
+        if piece in have:
+            start, end = piece_file_span(layout, span, piece)
+            done += end - start
+    return done
+
+
+def fraction_done(layout: Layout, have: Container[int], span: FileSpan | None = None) -> float:
+    """:func:`bytes_done` over the size (0..1; an empty file is done)."""
+    size = layout.total_size if span is None else span.size
+    return 1.0 if size == 0 else bytes_done(layout, have, span) / size
+
+
 def piece_at(layout: Layout, file: FileSpan, position: int) -> tuple[int, int]:
     """``(piece, offset inside that piece)`` of the file's byte ``position``."""
     if not 0 <= position < file.size:

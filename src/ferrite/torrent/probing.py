@@ -17,7 +17,10 @@ The version is part of the key of a file's playback context (and of the packager
 file facts), so sessions started after the full step use its plan; sessions already
 playing keep theirs (cache keys hold the plan). A file whose header yields no usable
 index (no ``moov`` keyframe table, untrustworthy cues, no video index at all) goes
-straight to the full step, and playback waits for it, as before.
+straight to the full step, and playback waits for it, as before. A header step that
+fails (no media FFmpeg can open, no audio or video, damaged first packets) is final:
+the full probe would read the same verified bytes the same way, after waiting for the
+rest of the file. A probe's read-ahead tasks end with it.
 
 The header step reads up to the first keyframe only, so the playback decision does not
 wait for a GOP. Right after it is stored, the first GOP (which the player reads next
@@ -37,8 +40,9 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ferrite.db.engine import Database
 from ferrite.errors import FerriteError, NotFound, ProbeError, Timeout
 from ferrite.hls.pool import SourceFile
 from ferrite.hls.timeline import reorder_delay
@@ -55,15 +59,14 @@ from ferrite.torrent.pieces import Layout, is_subtitle_path
 from ferrite.torrent.reader import TorrentFileReader
 from ferrite.torrent.records import TorrentFile
 
-if TYPE_CHECKING:
-    from ferrite.services import Services
-
 log = logging.getLogger(__name__)
 
 #: ``media_files.mtime_ns`` of a torrent file: which probe its row holds (a torrent
 #: file's identity is the torrent's, so the field is free to version the probe).
 FULL_VERSION = 0
 HEADER_VERSION = 1
+#: The packager's ``remember_video_delay(source, stream_index, delay)``.
+RememberDelay = Callable[[SourceFile, int, int], None]
 #: Retry delays of a probe whose pieces did not come (no peer yet, seeder restarting).
 PROBE_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 #: Bitrate a probe's reader plans with: it keeps its deadline window at the minimum.
@@ -111,16 +114,23 @@ class Prober:
 
     def __init__(
         self,
-        svc: Services,
+        db: Database,
         *,
+        invalidate: Callable[[int], None],
+        clock: Callable[[], float],
+        remember_delay: RememberDelay | None,
         engine: Callable[[], TorrentEngine | None],
         spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]],
         on_probed: Callable[[Entry], None],
         on_failed: Callable[[Entry], None],
         closed: Callable[[], bool],
     ) -> None:
-        self.svc = svc
-        self.db = svc.db
+        """``invalidate(item_id)``: forget the item's cached file location (its probe
+        changed); ``remember_delay``: the packager's ``remember_video_delay``."""
+        self.db = db
+        self.invalidate = invalidate
+        self._clock = clock
+        self._remember_delay = remember_delay
         self._engine = engine
         self._spawn = spawn
         self._on_probed = on_probed
@@ -128,6 +138,8 @@ class Prober:
         self._closed = closed
         self._loop = asyncio.get_running_loop()
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        # The read-ahead tasks of each probe (ended with it: they hold readers).
+        self._prefetches: dict[int, set[asyncio.Task[None]]] = {}
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="torrent-probe")
 
     # == the service's verbs ==============================================================
@@ -142,6 +154,12 @@ class Prober:
         task = self._tasks.pop(file_id, None)
         if task is not None:
             task.cancel()
+        for prefetch in self._prefetches.pop(file_id, set()):
+            prefetch.cancel()
+
+    def busy(self, file_id: int) -> bool:
+        """Whether a probe of the file (or its read-ahead) is still running."""
+        return file_id in self._tasks or bool(self._prefetches.get(file_id))
 
     async def playable(self, entry: Entry, limit: float) -> None:
         """Wait until playback of ``entry`` can be decided; Timeout after ``limit`` s."""
@@ -197,12 +215,14 @@ class Prober:
             entry.delay_known.set()
             if self._tasks.get(entry.file_id) is asyncio.current_task():
                 del self._tasks[entry.file_id]
+                for prefetch in self._prefetches.pop(entry.file_id, set()):
+                    prefetch.cancel()  # their readers wait for pieces nobody reads now
 
     async def _retrying(
         self, entry: Entry, step: Callable[[TorrentEngine, Entry], Coroutine[Any, Any, Any]]
     ) -> Any:
         """Run one step until it answers; a missing piece (no peer yet) is retried, a
-        ProbeError stores the failure (the header step's is left to the full step)."""
+        ProbeError stores the failure (the first GOP's only skips the delay)."""
         attempt = 0
         while True:
             engine = self._engine()
@@ -211,9 +231,13 @@ class Prober:
             try:
                 return await step(engine, entry)
             except ProbeError as exc:
-                if step in (self._header, self._first_gop):
-                    log.info("header probe of %s: %s; probing in full", entry.path, exc.message)
+                if step == self._first_gop:
+                    log.info("first GOP of %s: %s", entry.path, exc.message)
                     return None
+                # Final, also from the header step: it reads verified bytes with the
+                # full probe's demuxer (an unreadable container, no audio or video
+                # stream, damaged first packets), so the full probe would only wait for
+                # the rest of the file to fail the same way.
                 await self._failed(entry, exc.message)
                 return _GONE
             except NotFound:
@@ -274,24 +298,27 @@ class Prober:
 
     def _seed_delay(self, entry: Entry, header: HeaderProbe) -> None:
         """Give the packager the reorder delay of the first GOP (see module docstring)."""
-        playback = self.svc.playback
         keyframes = header.info.keyframes
-        if playback is None or keyframes is None or not header.first_gop_pts:
+        remember = self._remember_delay
+        if remember is None or keyframes is None or not header.first_gop_pts:
             return
         delay = reorder_delay(header.first_gop_pts)
         for version in (HEADER_VERSION, FULL_VERSION):
-            source = SourceFile(entry.path, entry.size, version)
-            playback.hls.packager.remember_video_delay(source, keyframes.stream_index, delay)
+            remember(SourceFile(entry.path, entry.size, version), keyframes.stream_index, delay)
 
     # == reading ahead ====================================================================
     def _will_need(self, entry: Entry, background: bool, ranges: list[tuple[int, int]]) -> None:
         """Probe thread: the probe will read ``ranges`` next; fetch them all at once."""
 
         def start() -> None:
-            if not self._closed():
-                self._spawn(
-                    self._prefetch(entry, ranges, background), f"torrent-prefetch-{entry.file_id}"
-                )
+            if self._closed() or entry.file_id not in self._tasks:
+                return  # the probe ended meanwhile
+            task = self._spawn(
+                self._prefetch(entry, ranges, background), f"torrent-prefetch-{entry.file_id}"
+            )
+            running = self._prefetches.setdefault(entry.file_id, set())
+            running.add(task)
+            task.add_done_callback(running.discard)
 
         self._loop.call_soon_threadsafe(start)
 
@@ -336,7 +363,7 @@ class Prober:
         entry.status = "ok"
         entry.version = version
         entry.playable.set()
-        self.svc.files.invalidate(item_id)
+        self.invalidate(item_id)
         if version == FULL_VERSION:
             self._on_probed(entry)
 
@@ -346,7 +373,7 @@ class Prober:
         return {
             "facts": FileFacts(entry.path, entry.size, version, entry.fingerprint),
             "library_id": library_id,
-            "now": self.svc.clock(),
+            "now": self._clock(),
             "file_id": entry.file_id,
         }
 
@@ -366,7 +393,7 @@ class Prober:
         entry.status = "failed"
         entry.error = reason
         if entry.item_id is not None:
-            self.svc.files.invalidate(entry.item_id)
+            self.invalidate(entry.item_id)
         entry.item_id = None
         self._on_failed(entry)
 

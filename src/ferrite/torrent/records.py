@@ -51,7 +51,7 @@ class TorrentStatus:
     name: str
     state: str  # checking_files | downloading_metadata | downloading | finished | seeding | ...
     has_metadata: bool
-    progress: float  # 0..1 of the whole torrent
+    progress: float  # 0..1 of the whole torrent's bytes (verified pieces)
     download_rate: int  # payload bytes/s
     upload_rate: int
     peers: int
@@ -67,6 +67,7 @@ class TorrentStatus:
     added_at: float
     files: tuple[TorrentFile, ...] = ()
     readers: tuple[ReaderState, ...] = field(default=())
+    file_progress: tuple[float, ...] = ()  # 0..1 of each file's bytes, as ``files``
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)

@@ -19,7 +19,9 @@ playing for a few seconds (or nobody came to play), every piece nobody asked for
 priority 0: the peers' upload goes to the pieces of the first frame (head/tail preloads,
 the probe's and the player's deadlines) instead of being shared with rarest-first
 requests for the rest of the torrent, which would queue ahead of them (``hold`` /
-``release_hold``; the engine's housekeeping decides when).
+``release_hold``; the engine's housekeeping decides when). Background reads (the full
+probe) wait for the end of the hold too: a peer serves requests in order, so theirs
+would delay the player's next pieces right after its first frame.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ DEFAULT_PRIORITY = 4
 #: preloads and every deadline, before the rest of the torrent.
 BACKGROUND_PRIORITY = 5
 PRELOAD_PRIORITY = 6
+#: Wishes due later than this get PRELOAD_PRIORITY instead of a deadline (which means 7),
+#: until a replan brings them closer. libtorrent's regular picker takes the pieces of one
+#: priority in random order, so a window of deadlines is fetched out of order: traced, a
+#: player waited 1.9 s for the first piece of its window while the seven after it came
+#: (issue #15, the stalls right after the first frame).
+HORIZON_S = 1.0
 
 
 class PieceTarget(Protocol):
@@ -56,13 +64,16 @@ class PieceScheduler:
         *,
         clock: Callable[[], float] = time.monotonic,
         tolerance_ms: int = 200,
+        horizon_s: float = HORIZON_S,
     ) -> None:
         self._target = target
         self._clock = clock
         self._tolerance = tolerance_ms / 1000
+        self._horizon = horizon_s
         self._lock = threading.Lock()
         self._wants: dict[Hashable, dict[int, float]] = {}  # owner -> piece -> due (clock)
         self._applied: dict[int, float] = {}  # piece -> due last sent to libtorrent
+        self._near: set[int] = set()  # wished for beyond the horizon: PRELOAD_PRIORITY
         self._base: dict[int, int] = {}  # piece -> priority other than DEFAULT_PRIORITY
         self._done: set[int] = set()
         self._closed = False
@@ -101,7 +112,7 @@ class PieceScheduler:
                     continue
                 self._base[piece] = priority
                 if piece not in self._applied:  # a deadline already holds priority 7
-                    self._call(self._target.piece_priority, piece, priority)
+                    self._call(self._target.piece_priority, piece, self._priority(piece))
 
     def hold(self, num_pieces: int) -> None:
         """Start-up: until :meth:`release_hold`, pieces nobody asked for get priority 0."""
@@ -129,6 +140,7 @@ class PieceScheduler:
         with self._lock:
             self._done.add(piece)
             self._applied.pop(piece, None)
+            self._near.discard(piece)
             self._base.pop(piece, None)
             for wants in self._wants.values():
                 wants.pop(piece, None)
@@ -154,6 +166,7 @@ class PieceScheduler:
             self._closed = True
             self._wants.clear()
             self._applied.clear()
+            self._near.clear()
 
     # -- inspection ----------------------------------------------------------------
     def windows(self) -> dict[Hashable, tuple[int, int]]:
@@ -172,8 +185,16 @@ class PieceScheduler:
         fn(*args)
 
     def _priority(self, piece: int) -> int:
-        """The piece's priority without a deadline (lock held)."""
-        return self._base.get(piece, 0 if self._holding else DEFAULT_PRIORITY)
+        """The piece's priority without a deadline (lock held); a wish beyond the
+        horizon counts as a preload. While holding, a
+        background read (the full probe) waits too: its requests would queue at the
+        peer ahead of the player's next pieces (a stall right after the first frame)."""
+        base = self._base.get(piece)
+        if piece in self._near:
+            base = max(base or 0, PRELOAD_PRIORITY)
+        if base is None:
+            return 0 if self._holding else DEFAULT_PRIORITY
+        return 0 if self._holding and base <= BACKGROUND_PRIORITY else base
 
     def _call_all(self) -> None:
         """Every piece's priority in one call (lock held); deadlines keep 7."""
@@ -187,6 +208,17 @@ class PieceScheduler:
     def _apply(self, piece: int, now: float) -> None:
         due = min((w[piece] for w in self._wants.values() if piece in w), default=None)
         current = self._applied.get(piece)
+        if due is not None and current is None and due - now > self._horizon:
+            # Wanted, not yet urgent: before the rest of the torrent, after every deadline.
+            if piece not in self._near:
+                self._near.add(piece)
+                self._call(self._target.piece_priority, piece, self._priority(piece))
+            return
+        if piece in self._near:
+            self._near.discard(piece)
+            if due is None:  # withdrawn before it became urgent
+                self._call(self._target.piece_priority, piece, self._priority(piece))
+                return
         if due is None:
             if current is not None:
                 del self._applied[piece]

@@ -1,6 +1,6 @@
 """Torrents as library items you can play while they download: the engine meets the app.
 
-    TorrentService (svc.torrents)
+    TorrentService (svc.torrents, built by the app: ferrite.app)
     ├── TorrentEngine          started lazily: at startup only when torrents exist, else
     │                          on the first POST /api/torrents (no libtorrent session, no
     │                          listening port, for servers that never use torrents)
@@ -8,7 +8,7 @@
     ├── prober (probing.py)    per video file: the header probe (what playback needs,
     │                          from the bytes a player reads first), then the full probe
     │                          behind the player; stored like a scan; never repeated
-    ├── svc.sources            every linked video file is registered as a StreamedFile:
+    ├── sources (FileSources)  every linked video file is registered as a StreamedFile:
     │                          the packager, direct play and ffmpeg read it through a
     │                          TorrentFileReader until the file is complete on disk
     └── prepare (a preparer)   a session on a torrent item waits for its header probe,
@@ -27,21 +27,20 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ferrite.config import Settings
+from ferrite.db.engine import Database
 from ferrite.errors import FerriteError, NotFound, Timeout, TorrentError, Unprocessable
 from ferrite.library import artwork, store
-from ferrite.sources import Readable, StreamedFile
-from ferrite.torrent import catalog
+from ferrite.sources import FileSources, Readable, StreamedFile
+from ferrite.torrent import catalog, shapes
 from ferrite.torrent.engine import TorrentEngine
-from ferrite.torrent.pieces import Layout, WindowPolicy, file_pieces, piece_at
-from ferrite.torrent.probing import Entry, Prober
-from ferrite.torrent.records import TorrentEvent, TorrentStatus
-
-if TYPE_CHECKING:
-    from ferrite.services import Services
+from ferrite.torrent.pieces import Layout, WindowPolicy, file_pieces
+from ferrite.torrent.probing import Entry, Prober, RememberDelay
+from ferrite.torrent.records import TorrentEvent
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +51,28 @@ METADATA_WAIT_S = 20.0
 #: does not order those by deadline: a window of most of the file means the piece a
 #: player waits for comes in random order (measured in docs/benchmarks.md).
 STREAM_WINDOW = WindowPolicy(min_s=2.0, max_s=10.0)
-#: Pieces shown around a reader's position in the status (before, after).
-AROUND = (8, 32)
 
 
 class TorrentService:
-    def __init__(self, svc: Services) -> None:
-        self.svc = svc
-        self.settings = svc.settings
-        self.db = svc.db
-        self.root = Path(svc.settings.data_dir) / "torrents"
+    """Only what it uses is handed in (no ``Services``): the settings and database, the
+    registry its files are read through, the file locator's ``invalidate``, the clock,
+    and the packager's ``remember_video_delay`` (None without a playback stack)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        sources: FileSources,
+        *,
+        invalidate: Callable[[int], None],
+        clock: Callable[[], float],
+        remember_delay: RememberDelay | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.sources = sources
+        self.clock = clock
+        self.root = Path(settings.data_dir) / "torrents"
         self._engine: TorrentEngine | None = None  # set before start(): events need it
         self._ready = False
         self._start_lock = asyncio.Lock()
@@ -74,7 +85,10 @@ class TorrentService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self.prober = Prober(
-            svc,
+            db,
+            invalidate=invalidate,
+            clock=clock,
+            remember_delay=remember_delay,
             engine=lambda: self._engine,
             spawn=self._spawn,
             on_probed=self._probed,
@@ -114,6 +128,19 @@ class TorrentService:
         assert self._engine is not None
         return self._engine
 
+    async def start(self) -> None:
+        """At server start: the engine starts now only if torrents exist; restored
+        torrents register their files before the first request is served."""
+        try:
+            if await self.db.read(catalog.torrent_count):
+                await self.engine()
+                if self._links:
+                    await asyncio.wait(list(self._links.values()), timeout=30)
+        except FerriteError as exc:
+            log.error(
+                "the torrent engine did not start: %s (torrents are unavailable)", exc.message
+            )
+
     async def aclose(self) -> None:
         self._closed = True
         engine, self._engine = self._engine, None
@@ -125,7 +152,7 @@ class TorrentService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.prober.aclose()
         for entry in list(self._by_file.values()):
-            self.svc.sources.unregister(entry.path)
+            self.sources.unregister(entry.path)
         self._by_file.clear()
         self._by_torrent.clear()
         self._failed.clear()
@@ -149,7 +176,7 @@ class TorrentService:
                     status.id, min(METADATA_WAIT_S, self.settings.torrent_wait_s)
                 )
             except Timeout:
-                return self._shape(engine.status(status.id), []), False
+                return shapes.torrent_shape(engine.status(status.id), []), False
         linked = await self._link(status.id)
         if not any(f.is_video for f in engine.files(status.id)):
             names = ", ".join(f.rel_path for f in linked[:5]) or "none"
@@ -158,20 +185,20 @@ class TorrentService:
                 f"the torrent '{status.name}' has no video files (files: {names}); "
                 "nothing to play, so it was not added"
             )
-        return self._shape(engine.status(status.id), linked), True
+        return shapes.torrent_shape(engine.status(status.id), linked), True
 
     async def list_all(self) -> list[dict[str, Any]]:
         if not self._ready or self._engine is None:
             return []
         out = []
         for status in self._engine.torrents():
-            out.append(self._shape(status, await self._linked(status.id), readers=False))
+            out.append(shapes.torrent_shape(status, await self._linked(status.id), readers=False))
         return out
 
     async def get(self, torrent_id: int) -> dict[str, Any]:
         engine = await self._started()
         status = engine.status(torrent_id)
-        return self._shape(
+        return shapes.torrent_shape(
             status, await self._linked(torrent_id), bitmap=engine.piece_map(torrent_id)
         )
 
@@ -192,12 +219,12 @@ class TorrentService:
         entries = self._by_torrent.pop(torrent_id, [])
         for entry in entries:
             self._by_file.pop(entry.file_id, None)
-            self.svc.sources.unregister(entry.path)  # the pool closes its containers
+            self.sources.unregister(entry.path)  # the pool closes its containers
         if file_ids:
             await self.db.write(store.remove_files, file_ids)
         for entry in entries:
             if entry.item_id is not None:
-                self.svc.files.invalidate(entry.item_id)
+                self.prober.invalidate(entry.item_id)
 
     async def prepare(self, file_id: int, start_s: float) -> None:
         """Before a playback session of ``file_id``: if it is a torrent file, wait until
@@ -262,7 +289,7 @@ class TorrentService:
                 save_path=status.save_path,
                 root=self.root,
                 files=specs,
-                now=self.svc.clock(),
+                now=self.clock(),
             )
         )
         layout = Layout(status.piece_length, status.total_size)
@@ -311,7 +338,7 @@ class TorrentService:
 
     # == reading: the StreamedFile of an entry ===========================================
     def _register(self, entry: Entry) -> None:
-        self.svc.sources.register(
+        self.sources.register(
             StreamedFile(
                 path=entry.path,
                 size=entry.size,
@@ -363,7 +390,7 @@ class TorrentService:
             self._spawn(self._poster(entry), f"torrent-poster-{entry.file_id}")
 
     def _probe_failed(self, entry: Entry) -> None:
-        self.svc.sources.unregister(entry.path)
+        self.sources.unregister(entry.path)
         self._by_file.pop(entry.file_id, None)
         self._failed[entry.file_id] = entry
         with contextlib.suppress(FerriteError):
@@ -391,79 +418,6 @@ class TorrentService:
 
         await self.db.write(save)
 
-    # == shapes ===========================================================================
-    def _shape(
-        self,
-        status: TorrentStatus,
-        linked: Sequence[catalog.LinkedFile],
-        *,
-        readers: bool = True,
-        bitmap: list[bool] | None = None,
-    ) -> dict[str, Any]:
-        by_index = {f.index: f for f in linked}
-        files = []
-        for f in status.files:
-            link = by_index.get(f.index)
-            files.append(
-                {
-                    "index": f.index,
-                    "path": f.path,
-                    "size": f.size,
-                    "is_video": f.is_video,
-                    "item_id": link.item_id if link else None,
-                    "file_id": link.media_file_id if link else None,
-                    "probe_status": link.probe_status if link else None,
-                }
-            )
-        out: dict[str, Any] = {
-            "id": status.id,
-            "info_hash": status.info_hash,
-            "name": status.name,
-            "state": status.state,
-            "has_metadata": status.has_metadata,
-            "progress": status.progress,
-            "download_rate": status.download_rate,
-            "upload_rate": status.upload_rate,
-            "peers": status.peers,
-            "seeds": status.seeds,
-            "total_size": status.total_size,
-            "piece_length": status.piece_length,
-            "num_pieces": status.num_pieces,
-            "pieces_have": status.pieces_have,
-            "hash_failures": status.hash_failures,
-            "error": status.error,
-            "added_at": status.added_at,
-            "files": files,
-        }
-        if readers:
-            out["readers"] = [self._reader_shape(status, r, bitmap) for r in status.readers]
-        return out
-
-    @staticmethod
-    def _reader_shape(status: TorrentStatus, r: Any, bitmap: list[bool] | None) -> dict[str, Any]:
-        f = next((f for f in status.files if f.index == r.file_index), None)
-        out: dict[str, Any] = {
-            "reader_id": r.reader_id,
-            "file_index": r.file_index,
-            "position": r.position,
-            "bitrate": r.bitrate,
-            "window_s": r.window_s,
-            "window": list(r.window) if r.window else None,
-            "waiting_for": r.waiting_for,
-        }
-        if f is not None and status.piece_length and f.size:
-            layout = Layout(status.piece_length, status.total_size)
-            piece = piece_at(layout, f.span, min(r.position, f.size - 1))[0]
-            out["piece"] = piece
-            if bitmap is not None:
-                first = max(0, piece - AROUND[0])
-                last = min(len(bitmap), piece + AROUND[1] + 1)
-                out["around"] = {
-                    "first": first,
-                    "have": "".join("1" if bitmap[p] else "0" for p in range(first, last)),
-                }
-        return out
-
     # == internals ========================================================================
     async def _started(self) -> TorrentEngine:
         if not self._ready or self._engine is None:
@@ -486,34 +440,3 @@ class TorrentService:
         exc = task.exception()
         if exc is not None and not isinstance(exc, NotFound):
             log.error("torrent task %s failed", task.get_name(), exc_info=exc)
-
-
-# == app wiring =============================================================================
-async def start_torrents(svc: Services) -> TorrentService:
-    """Lifespan: the torrent integration (the app keeps it as ``svc.torrents``); its
-    engine starts now only if torrents exist. Playback sessions wait for it (a preparer)."""
-    service = TorrentService(svc)
-    if svc.playback is not None:
-        svc.playback.add_preparer(service)
-    try:
-        if await svc.db.read(catalog.torrent_count):
-            await service.engine()
-            # Restored torrents register their files before the first request is served.
-            if service._links:
-                await asyncio.wait(list(service._links.values()), timeout=30)
-    except FerriteError as exc:
-        log.error("the torrent engine did not start: %s (torrents are unavailable)", exc.message)
-    except BaseException:  # the app never gets the service: close it here
-        if svc.playback is not None:
-            svc.playback.remove_preparer(service)
-        await service.aclose()
-        raise
-    return service
-
-
-async def stop_torrents(svc: Services) -> None:
-    service = svc.torrents
-    if service is not None:
-        if svc.playback is not None:
-            svc.playback.remove_preparer(service)
-        await service.aclose()

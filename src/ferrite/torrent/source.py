@@ -100,6 +100,23 @@ def session_settings(
     return pack
 
 
+def prepare_params(params: Any, save_path: str) -> None:
+    """How every torrent is added: into ``save_path``, always active (auto-management
+    would queue a stream behind others), rarest-first (sequential order starves the
+    swarm)."""
+    params.save_path = save_path
+    params.flags &= ~(
+        lt.torrent_flags.auto_managed
+        | lt.torrent_flags.paused
+        | lt.torrent_flags.sequential_download
+    )
+
+
+def torrent_name(params: Any, info_hash: str) -> str:
+    """The name to show: the magnet's ``dn``, the .torrent's name, else the info hash."""
+    return str(params.name or (params.ti.name() if params.ti is not None else "") or info_hash)
+
+
 def ip_filter(allowed: Sequence[tuple[str, str]]) -> Any:
     """A libtorrent IP filter that blocks every peer outside the ``allowed`` ranges."""
     f = lt.ip_filter()

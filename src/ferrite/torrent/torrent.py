@@ -23,6 +23,7 @@ from ferrite.torrent.pieces import (
     Layout,
     container_kind,
     file_pieces,
+    fraction_done,
     head_tail_pieces,
     is_subtitle_path,
     is_video_path,
@@ -116,7 +117,6 @@ class ManagedTorrent:
         self.playing_since: float | None = None  # first read of a player's reader
         # status snapshot (alert thread)
         self.state = "checking_resume_data"
-        self.progress = 0.0
         self.download_rate = 0
         self.upload_rate = 0
         self.num_peers = 0
@@ -356,7 +356,12 @@ class ManagedTorrent:
             name=self.name,
             state=self.state,
             has_metadata=self.has_metadata,
-            progress=self.progress,
+            # Of all the bytes, not libtorrent's wanted-only progress (see bytes_done).
+            progress=fraction_done(self.layout, self.board) if self.has_metadata else 0.0,
+            file_progress=tuple(
+                fraction_done(self.layout, self.board, f.span) if self.has_metadata else 0.0
+                for f in self.files
+            ),
             download_rate=self.download_rate,
             upload_rate=self.upload_rate,
             peers=self.num_peers,

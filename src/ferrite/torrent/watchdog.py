@@ -7,8 +7,11 @@ is dropped only after ``peer_timeout`` (120 s). A stream can't wait that long, s
 engine's alert thread feeds one observation per torrent per tick to a
 :class:`StallWatch`, which answers:
 
-* ``REDIAL`` -- someone waits, nobody is connected: dial the explicit peers again
-  (every ``redial_s``);
+* ``REDIAL`` -- someone waits or reads, nobody is connected: dial the explicit peers
+  again (every ``redial_s``). Not only once a read waits: a player still playing from
+  its buffer needs the seeder back before that buffer runs out, and libtorrent's own
+  redial of a peer that failed to answer comes ``min_reconnect_time`` x (1 + its failure
+  count) later (issue #15: a seeder restarting during play, back within 3 s);
 * ``RECONNECT`` -- someone waits, peers are connected, yet no payload byte arrived
   for ``stall_s``: drop every connection and dial again. Repeated reconnects without
   progress back off (doubling up to ``max_stall_s``) so a swarm where nobody has the
@@ -23,7 +26,7 @@ import enum
 import math
 from dataclasses import dataclass, field
 
-REDIAL_S = 3.0
+REDIAL_S = 1.0
 STALL_S = 8.0
 MAX_STALL_S = 64.0
 
@@ -57,10 +60,18 @@ class StallWatch:
         return self._patience
 
     def observe(
-        self, now: float, *, waiting: bool, peers: int, payload: int, can_redial: bool
+        self,
+        now: float,
+        *,
+        waiting: bool,
+        peers: int,
+        payload: int,
+        can_redial: bool,
+        reading: bool = False,
     ) -> Action:
         """``payload``: the torrent's payload bytes received so far (a counter that
-        may restart at 0); ``can_redial``: whether there are explicit peers to dial."""
+        may restart at 0); ``can_redial``: whether there are explicit peers to dial;
+        ``reading``: a reader is open (someone plays, maybe from its buffer)."""
         if payload != self._payload:
             # Only growth is progress: not the first sight of the counter, and not its
             # reset to 0 (libtorrent restarts it when a torrent is paused and resumed,
@@ -71,15 +82,17 @@ class StallWatch:
             self._payload = payload
         if not waiting:
             self._wait_since = None
-            return Action.NONE
-        if self._wait_since is None:
+        elif self._wait_since is None:
             self._wait_since = now
-        if peers == 0:
+        since = self._wait_since
+        if peers == 0 and (waiting or reading):
             if can_redial and now - self._acted_at >= self.redial_s:
                 self._acted_at = now
                 return Action.REDIAL
             return Action.NONE
-        quiet = now - max(self._progress_at, self._wait_since, self._acted_at)
+        if since is None:  # nobody waits
+            return Action.NONE
+        quiet = now - max(self._progress_at, since, self._acted_at)
         if quiet >= self._patience:
             self.quiet_s = quiet
             self._acted_at = now

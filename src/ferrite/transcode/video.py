@@ -11,8 +11,8 @@ from collections.abc import Callable
 from functools import partial
 
 from ferrite.config import Settings
+from ferrite.hls.context import MediaContext
 from ferrite.hls.renditions import VideoRendition
-from ferrite.hls.service import MediaContext
 from ferrite.media.priority import Priority
 from ferrite.transcode.binary import ffmpeg_path
 from ferrite.transcode.job import BurnIn, TranscodeJob, VideoJob
