@@ -29,8 +29,8 @@ from ferrite import metrics
 from ferrite.cluster import signing
 from ferrite.cluster.jobwire import to_wire
 from ferrite.cluster.workers import Worker, WorkerRegistry, choose
+from ferrite.hls.context import MediaContext
 from ferrite.hls.renditions import VideoRendition
-from ferrite.hls.service import MediaContext
 from ferrite.media.priority import Priority
 from ferrite.transcode.video import RunTranscoder
 
