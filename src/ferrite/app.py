@@ -23,6 +23,7 @@ task, stops the watcher and closes the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,7 +35,7 @@ from sqlalchemy import Connection
 from starlette.responses import JSONResponse
 
 from ferrite import __version__, demo, jellyfin, metrics
-from ferrite.api import auth, errors, files, items, playback, torrents, users
+from ferrite.api import auth, errors, files, internal, items, playback, torrents, users
 from ferrite.api import libraries as libraries_api
 from ferrite.api import metrics as metrics_api
 from ferrite.api.bodylimit import BodyLimitMiddleware
@@ -44,6 +45,8 @@ from ferrite.api.requestlog import RequestLogMiddleware
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.tokens import Clock
 from ferrite.cache import ByteCache
+from ferrite.cluster.remote import SEGMENT_PATH, RemoteTranscoder
+from ferrite.cluster.workers import Worker
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.errors import FerriteError
@@ -101,6 +104,9 @@ def create_app(
     services start and before they stop.
     """
 
+    if settings.role == "worker":
+        return _worker_app(settings, clock=clock, passwords=passwords)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = await Services.start(
@@ -132,7 +138,10 @@ def create_app(
         BodyLimitMiddleware,
         default=settings.max_body_bytes,
         # a multipart .torrent: the file plus the form's few small fields
-        routes={("POST", "/api/torrents"): MAX_TORRENT_BYTES + 64 * 1024},
+        routes={
+            ("POST", "/api/torrents"): MAX_TORRENT_BYTES + 64 * 1024,
+            ("POST", SEGMENT_PATH): _INTERNAL_BODY_BYTES,
+        },
     )
     app.add_middleware(
         HostCheckMiddleware, allowed=allowed_names(settings.allowed_hosts, [settings.host])
@@ -148,6 +157,8 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router)
+    if settings.redis_url:  # node-to-node routes, signed with the install secret
+        app.include_router(internal.router)
     mount_web(app)  # last: its page fallback must not shadow any API route
     return app
 
@@ -187,7 +198,7 @@ async def _start_playback(svc: Services) -> None:
         ),
         # Torrent files still downloading are read through their piece-aware readers.
         packager=Packager(ContainerPool(sources=svc.sources)),
-        transcoder=RunTranscoder(settings, runs, inputs=svc.inputs.input_for),
+        transcoder=_transcoder(svc, runs),
         prefetch=settings.prefetch_segments,
         warm=(
             WarmStore(settings.data_dir / "warm", settings.warm_cache_bytes)
@@ -204,7 +215,7 @@ async def _start_playback(svc: Services) -> None:
         clock=svc.clock,
         admission=runs.admission,  # progressive streams share the transcode slots
         inputs=svc.inputs.input_for,
-        on_stop=runs.forget,
+        on_stop=svc.remote.forget if svc.remote is not None else runs.forget,
         shared=cluster.sessions if cluster else None,
     )
     pb.start()
@@ -227,6 +238,25 @@ async def _start_playback(svc: Services) -> None:
     metrics.CACHE_BYTES.set_function(lambda: hls.cache.stats.bytes)  # read at each scrape
 
 
+def _transcoder(svc: Services, runs: RunManager) -> RunTranscoder | RemoteTranscoder:
+    """This node's runs; in a cluster, behind the live transcode workers (which it falls
+    back to when none is live or all fail: ``ferrite.cluster.remote``)."""
+    settings = svc.settings
+    local = RunTranscoder(settings, runs, inputs=svc.inputs.input_for)
+    if svc.cluster is None:
+        return local
+    svc.remote = RemoteTranscoder(
+        local,
+        svc.cluster.workers,
+        svc.cluster.internal_key,
+        node=svc.cluster.node,
+        # A worker's answer: its slot queue, then one segment's encode.
+        read_timeout_s=settings.transcode_queue_timeout_s + 20.0,
+        clock=svc.clock,
+    )
+    return svc.remote
+
+
 async def _stop_playback(svc: Services) -> None:
     warmer, svc.warmer = svc.warmer, None
     if warmer is not None:
@@ -235,6 +265,9 @@ async def _stop_playback(svc: Services) -> None:
     if pb is not None:
         metrics.CACHE_BYTES.set_function(lambda: 0)
         await pb.aclose()
+    remote, svc.remote = svc.remote, None
+    if remote is not None:
+        await remote.aclose()
     runs, svc.runs = svc.runs, None
     if runs is not None:
         await runs.aclose()
@@ -301,3 +334,59 @@ def _demo_library(conn: Connection, folder: Path, kind: str, now: float) -> int:
     return libraries.create_library(
         conn, name=f"Demo {folder.name}", kind=kind, paths=[folder], now=now
     ).id
+
+
+# -- role=worker: transcodes for the playback nodes, nothing else -----------------------------
+#: A segment request carries the job's plan (a float per segment of the file).
+_INTERNAL_BODY_BYTES = 4 * 1024 * 1024
+
+
+def _worker_app(settings: Settings, *, clock: Clock, passwords: Passwords | None) -> FastAPI:
+    """A transcode worker: ``/internal/`` (signed segment requests) and ``/healthz``; no
+    scanner, watcher, torrents, web UI or public API. It reads the shared database, opens
+    the media by the same paths (shared storage) and registers itself in Redis while up."""
+    if not settings.redis_url:
+        raise ValueError("role=worker needs redis_url (the worker registry)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = await Services.start(settings, clock=clock, passwords=passwords, make_scanner=None)
+        app.state.services = svc
+        assert svc.cluster is not None
+        cluster = svc.cluster
+        runs = svc.runs = RunManager(settings)
+
+        def current() -> Worker:
+            return Worker(
+                cluster.node, settings.advertise, runs.admission.slots, runs.admission.in_use
+            )
+
+        beat = svc.tasks.spawn(cluster.workers.keep_registered(current), name="worker-registry")
+        try:
+            yield
+        finally:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
+            try:
+                await cluster.workers.remove(cluster.node)  # gone now, not at the TTL
+            except Exception as exc:
+                log.warning("could not unregister the worker: %s", exc)
+            svc.runs = None
+            await runs.aclose()
+            await svc.aclose()
+
+    app = FastAPI(title="Ferrite worker", version=__version__, lifespan=lifespan)
+    errors.install(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        routes={("POST", SEGMENT_PATH): _INTERNAL_BODY_BYTES},
+    )
+    app.add_middleware(RequestLogMiddleware)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "role": "worker"})
+
+    app.include_router(internal.router)
+    return app

@@ -66,7 +66,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         libraries=tuple(args.library) if args.library else None,
+        role=args.role,
     )
+    if settings.role == "worker" and not settings.redis_url:
+        raise UsageError("--role worker needs FERRITE_REDIS_URL (the cluster's Redis)")
     _setup_logging(settings.log_level)
     app = create_app(settings)
     uvicorn.run(
@@ -271,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8420)")
+    serve.add_argument(
+        "--role",
+        choices=config.ROLES,
+        help="all (default) or worker: transcodes for a cluster's playback nodes only",
+    )
     data_dir(serve)
     serve.add_argument(
         "--library",

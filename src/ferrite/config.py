@@ -28,6 +28,17 @@ def _paths(text: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in text.split(os.pathsep) if p)
 
 
+def _role(text: str) -> str:
+    role = text.strip().lower()
+    if role not in ROLES:
+        raise ValueError(f"not a role: {text!r} (one of {', '.join(ROLES)})")
+    return role
+
+
+#: ``all``: API, playback and transcoding; ``worker``: transcodes for playback nodes only.
+ROLES = ("all", "worker")
+
+
 def _default_slots() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
@@ -246,6 +257,20 @@ SETTINGS: tuple[Setting, ...] = (
         "This node's name in a cluster (X-Ferrite-Node, fan-out messages); empty = "
         "<host name>:<port>.",
     ),
+    Setting(
+        "role",
+        _role,
+        "all",
+        "What this node does: all (API, playback, transcoding) or worker (transcodes for "
+        "the playback nodes of a cluster only; needs redis_url; see docs/scale-out.md).",
+    ),
+    Setting(
+        "advertise_url",
+        str,
+        "",
+        "The base URL other nodes of a cluster reach this node at, e.g. "
+        "http://10.0.0.7:8420; empty = http://<host>:<port>.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -309,11 +334,18 @@ class Settings:
     jellyfin_server_name: str
     redis_url: str
     node_name: str
+    role: str
+    advertise_url: str
 
     @property
     def max_runs(self) -> int:
         """``transcode_max_runs``, or its default: 2 per slot plus 2."""
         return self.transcode_max_runs or 2 * max(1, self.transcode_slots) + 2
+
+    @property
+    def advertise(self) -> str:
+        """``advertise_url``, or its default: ``http://<host>:<port>``."""
+        return self.advertise_url or f"http://{self.host}:{self.port}"
 
     @property
     def db_url(self) -> str:

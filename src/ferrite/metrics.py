@@ -65,6 +65,13 @@ CACHE_BYTES = Gauge(
 )
 ACTIVE_SESSIONS = Gauge("active_sessions", "Playback sessions alive.")
 ACTIVE_TRANSCODES = Gauge("active_transcodes", "ffmpeg transcode runs alive.", ["state"])
+WORKER_SEGMENTS = Counter(
+    "worker_segments_total",
+    "Transcoded segments a playback node asked transcode workers for: ok (a worker made "
+    "it), failed (a worker failed; the next was asked), local (none live or all failed: "
+    "made on this node).",
+    ["outcome"],
+)
 FFMPEG_RESTARTS = Counter("ffmpeg_restarts_total", "Transcode runs restarted after a crash.")
 FFMPEG_PROCESSES = Counter("ffmpeg_processes_total", "ffmpeg processes started.", ["outcome"])
 SCAN_DURATION = Histogram(

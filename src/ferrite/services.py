@@ -40,6 +40,7 @@ from ferrite.library.scanner import Scanner
 from ferrite.sources import FileSources
 
 if TYPE_CHECKING:
+    from ferrite.cluster.remote import RemoteTranscoder
     from ferrite.library.watcher import LibraryWatcher
     from ferrite.playback.service import PlaybackService
     from ferrite.playback.warmer import Warmer
@@ -219,6 +220,8 @@ class Services:
     torrents: TorrentService | None = None
     #: What this node shares with the others of a cluster (only with ``redis_url``).
     cluster: ClusterLink | None = None
+    #: Sends transcodes to the cluster's workers (a playback node with ``redis_url``).
+    remote: RemoteTranscoder | None = None
     _owns_passwords: bool = True
     #: What ffmpeg opens for a file of ``sources`` (http/feed.py owns the loopback server).
     inputs: FeedInputs = field(init=False)
@@ -251,7 +254,7 @@ class Services:
             raise
         # The fan-out re-reads the auth table once subscribed: changes other nodes make
         # from then on reach this one. Redis away at start is not fatal (it retries).
-        cluster = ClusterLink.start(settings, auth) if settings.redis_url else None
+        cluster = ClusterLink.start(settings, auth, secret) if settings.redis_url else None
         if cluster is not None:
             await cluster.fanout.wait_connected(_CLUSTER_START_WAIT_S)
         tasks = Tasks()

@@ -15,6 +15,8 @@ from ferrite.auth.service import AuthService
 from ferrite.cluster.fanout import AuthFanout
 from ferrite.cluster.leases import RedisLeases
 from ferrite.cluster.sessions import RedisSessions
+from ferrite.cluster.signing import internal_key
+from ferrite.cluster.workers import WorkerRegistry
 from ferrite.config import Settings
 
 #: Fail fast when Redis is away: a request never hangs on it.
@@ -33,9 +35,13 @@ class ClusterLink:
     fanout: AuthFanout
     sessions: RedisSessions  # the shared playback-session registry
     leases: RedisLeases  # one production per transcode run key, cluster-wide
+    #: The live transcode workers (``role=worker`` nodes register there).
+    workers: WorkerRegistry
+    #: Signs and checks node-to-node ``/internal/`` requests (cluster/signing.py).
+    internal_key: bytes
 
     @classmethod
-    def start(cls, settings: Settings, auth: AuthService) -> ClusterLink:
+    def start(cls, settings: Settings, auth: AuthService, secret: bytes) -> ClusterLink:
         node = node_name(settings)
         redis = Redis.from_url(
             settings.redis_url,
@@ -46,7 +52,15 @@ class ClusterLink:
         auth.listen_change(fanout.announce)
         fanout.start()
         sessions = RedisSessions(redis, node=node, connected=lambda: fanout.connected)
-        return cls(node, redis, fanout, sessions, RedisLeases(redis, node=node))
+        return cls(
+            node,
+            redis,
+            fanout,
+            sessions,
+            RedisLeases(redis, node=node),
+            WorkerRegistry(redis),
+            internal_key(secret),
+        )
 
     @property
     def connected(self) -> bool:
