@@ -16,6 +16,12 @@ dies. A stopped process is killed too (``SIGKILL`` needs no scheduling).
 stderr as :class:`asyncio.StreamReader`, and :meth:`Child.wait` completed by a pidfd the
 loop watches (no thread per child, no polling); without pidfds (old kernels) a thread
 waits instead.
+
+The pipes are read by :class:`_PipeReader`, which owns its descriptor and closes it
+exactly once. Not through the loop's pipe transports: uvloop's closes its descriptor on
+a later loop turn, so a file object closed beside it closed the number twice -- and the
+second close could hit whatever another thread had opened under that number meanwhile
+(seen: a test's own ``subprocess.run`` failing with EBADF).
 """
 
 from __future__ import annotations
@@ -52,8 +58,58 @@ def _die_with(parent: int) -> Callable[[], None]:
     return setup
 
 
-def _protocol_for(reader: asyncio.StreamReader) -> Callable[[], asyncio.StreamReaderProtocol]:
-    return lambda: asyncio.StreamReaderProtocol(reader)
+class _PipeReader:
+    """Feeds one non-blocking pipe into a StreamReader, with its flow control (the reader
+    calls :meth:`pause_reading`/:meth:`resume_reading` as its buffer fills and drains)."""
+
+    _CHUNK = 1 << 16
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, fd: int, reader: asyncio.StreamReader
+    ) -> None:
+        self._loop = loop
+        self._fd: int | None = fd
+        os.set_blocking(fd, False)
+        self._reader = reader
+        self._reading = False
+        reader.set_transport(self)  # type: ignore[arg-type]  # duck-typed: the two calls
+        self.resume_reading()
+
+    def pause_reading(self) -> None:
+        if self._reading and self._fd is not None:
+            self._loop.remove_reader(self._fd)
+        self._reading = False
+
+    def resume_reading(self) -> None:
+        if not self._reading and self._fd is not None:
+            self._loop.add_reader(self._fd, self._readable)
+            self._reading = True
+
+    def _readable(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            data = os.read(self._fd, self._CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._reader.set_exception(exc)
+            self.close()
+            return
+        if data:
+            self._reader.feed_data(data)
+        else:
+            self._reader.feed_eof()
+            self.close()
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        if self._reading:
+            self._loop.remove_reader(fd)
+            self._reading = False
+        os.close(fd)
 
 
 class Child:
@@ -64,7 +120,7 @@ class Child:
         self.pid = popen.pid
         self.stdout: asyncio.StreamReader | None = None
         self.stderr: asyncio.StreamReader | None = None
-        self._transports: list[asyncio.BaseTransport] = []
+        self._pipes: list[_PipeReader] = []
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     @property
@@ -87,8 +143,16 @@ class Child:
             if pipe is None:
                 continue
             reader = asyncio.StreamReader(limit=limit, loop=loop)
-            transport, _ = await loop.connect_read_pipe(_protocol_for(reader), pipe)
-            self._transports.append(transport)
+            # The reader gets a descriptor of its own; Popen's file object closes its one
+            # now. Each number is closed once, by its one owner.
+            fd = os.dup(pipe.fileno())
+            pipe.close()
+            setattr(self._popen, name, None)
+            try:
+                self._pipes.append(_PipeReader(loop, fd, reader))
+            except BaseException:
+                os.close(fd)
+                raise
             setattr(self, name, reader)
         self._watch_exit(loop)
 
@@ -114,11 +178,10 @@ class Child:
             self._exited.set_result(self._popen.returncode or 0)
 
     def close_pipes(self) -> None:
-        for transport in self._transports:
-            transport.close()
-        self._transports.clear()
-        # uvloop's pipe transports don't close the file objects they were given: close
-        # Popen's own, or each is an unclosed file when collected.
+        for reader in self._pipes:
+            reader.close()
+        self._pipes.clear()
+        # Pipes not handed to a reader yet (a failed start): Popen's objects own them.
         for pipe in (self._popen.stdout, self._popen.stderr):
             if pipe is not None:
                 with contextlib.suppress(OSError):
