@@ -60,6 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ferrite.app import create_app
+    from ferrite.cluster.node import DrainingServer
 
     settings = _settings(
         args,
@@ -69,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     _setup_logging(settings.log_level)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -82,6 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Open direct-play streams must not hold shutdown hostage.
         timeout_graceful_shutdown=5,
     )
+    # SIGTERM: /readyz turns 503 at once, the node serves on for drain_s, then stops.
+    DrainingServer(config, app.state.node, settings.drain_s).run()
     return EXIT_OK
 
 

@@ -246,6 +246,13 @@ SETTINGS: tuple[Setting, ...] = (
         "This node's name in a cluster (X-Ferrite-Node, fan-out messages); empty = "
         "<host name>:<port>.",
     ),
+    Setting(
+        "drain_s",
+        float,
+        0.0,
+        "On SIGTERM, seconds the node keeps serving with /readyz at 503 (so a front or an "
+        "orchestrator moves traffic away) before the graceful shutdown; 0 = stop at once.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -309,6 +316,7 @@ class Settings:
     jellyfin_server_name: str
     redis_url: str
     node_name: str
+    drain_s: float
 
     @property
     def max_runs(self) -> int:

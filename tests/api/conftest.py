@@ -13,6 +13,7 @@ from ferrite.config import Settings
 from ferrite.services import Services
 from tests.api.helpers import FakeClock, Seeded, seed
 from tests.api.server import AppClient, ServerThread
+from tests.live import live  # noqa: F401  (a fixture: a real server with a scanned library)
 
 ADMIN = ("admin", "admin password")
 
