@@ -289,3 +289,49 @@ def front_log_lines(front: NginxFront, needle: str) -> list[str]:
     if not front.access_log.exists():
         return []
     return [line for line in front.access_log.read_text().splitlines() if needle in line]
+
+
+# -- revocation ---------------------------------------------------------------------------------
+def make_viewer(cluster: Cluster, username: str = "viewer", password: str = "password-2") -> None:
+    """A non-admin user granted every library (made on the first node)."""
+    first = cluster.nodes[0]
+    libs = httpx.get(first.url + "/api/libraries", headers=cluster.admin, timeout=30).json()
+    r = httpx.post(
+        first.url + "/api/users",
+        json={"username": username, "password": password, "library_ids": [x["id"] for x in libs]},
+        headers=cluster.admin,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+
+
+def revocation_trial(
+    cluster: Cluster,
+    item_id: int,
+    trial: int,
+    *,
+    username: str = "viewer",
+    password: str = "password-2",
+    timeout_s: float = 10.0,
+) -> float:
+    """Log in and play on node ``trial % n``, log out on the first node; seconds until
+    every node's token check and the front refuse the stream token (AssertionError if
+    one still accepts it after ``timeout_s``)."""
+    node = cluster.nodes[trial % len(cluster.nodes)]
+    headers = cluster.login(node, username, password)
+    p = play(node, headers, item_id)
+    sid, token = p.answer["session_id"], p.answer["token"]
+    checks = [n.url + f"/api/playback/{sid}/t/{token}/auth" for n in cluster.nodes]
+    segment = cluster.front.url + p.segment("0.m4s")
+    assert all(httpx.get(u, timeout=10).status_code == 204 for u in checks)
+    # The front lets the token through (a 404 when another node owns the file and sessions
+    # are not shared; never a 401).
+    assert httpx.get(segment, timeout=60).status_code in (200, 404)
+    began = time.monotonic()
+    logout = httpx.post(cluster.nodes[0].url + "/api/auth/logout", headers=headers, timeout=10)
+    assert logout.status_code == 204
+    pending = [*checks, segment]
+    while pending:
+        pending = [u for u in pending if httpx.get(u, timeout=10).status_code != 401]
+        assert time.monotonic() - began < timeout_s, f"trial {trial}: still accepted: {pending}"
+    return time.monotonic() - began
