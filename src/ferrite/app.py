@@ -30,8 +30,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from sqlalchemy import Connection
+from fastapi import FastAPI, Request
+from sqlalchemy import Connection, text
 from starlette.responses import JSONResponse
 
 from ferrite import __version__, demo, jellyfin, metrics
@@ -45,6 +45,8 @@ from ferrite.api.requestlog import RequestLogMiddleware
 from ferrite.auth.passwords import Passwords
 from ferrite.auth.tokens import Clock
 from ferrite.cache import ByteCache
+from ferrite.cluster.link import node_name
+from ferrite.cluster.node import NodeHeaderMiddleware, NodeState, unready_reasons
 from ferrite.cluster.remote import SEGMENT_PATH, RemoteTranscoder
 from ferrite.cluster.workers import Worker
 from ferrite.config import Settings
@@ -68,6 +70,9 @@ from ferrite.transcode.video import RunTranscoder
 from ferrite.web.routes import mount_web
 
 log = logging.getLogger(__name__)
+
+#: A readiness probe that waits longer than this on the database calls it down.
+_READY_DB_TIMEOUT_S = 2.0
 
 #: Routes are matched in this order, one by one: the playback router (segments and
 #: playlists, the hot path) goes first, which saves ~10% of the server's CPU per cached
@@ -149,11 +154,30 @@ def create_app(
     install_cors(app, settings.cors_origins)
     if settings.jellyfin_api:
         jellyfin.install(app)  # Jellyfin's paths (docs/jellyfin.md); Ferrite's pass through
-    app.add_middleware(RequestLogMiddleware)  # outermost: sees the envelope's final status
+    app.add_middleware(RequestLogMiddleware)  # sees the envelope's final status
+    node = NodeState(node_name(settings))
+    app.state.node = node  # the server's drain (cli) marks it
+    app.add_middleware(NodeHeaderMiddleware, name=node.name)  # outermost: every response
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        """200 when this node should get traffic; 503 with the reasons when not (the
+        database does not answer, Redis is configured but not linked, draining)."""
+        svc: Services = request.app.state.services
+        reasons = unready_reasons(
+            database=await _database_answers(svc),
+            redis=None if svc.cluster is None else svc.cluster.connected,
+            draining=node.draining,
+        )
+        if reasons:
+            return JSONResponse(
+                {"status": "unready", "node": node.name, "reasons": reasons}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "node": node.name})
 
     for router in ROUTERS:
         app.include_router(router)
@@ -161,6 +185,18 @@ def create_app(
         app.include_router(internal.router)
     mount_web(app)  # last: its page fallback must not shadow any API route
     return app
+
+
+async def _database_answers(svc: Services) -> bool:
+    try:
+        await asyncio.wait_for(svc.db.read(_select_one), _READY_DB_TIMEOUT_S)
+    except Exception:  # any failure is "not answering": readiness reports, never raises
+        return False
+    return True
+
+
+def _select_one(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
 
 
 async def _start_libraries(svc: Services) -> None:

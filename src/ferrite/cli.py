@@ -12,6 +12,7 @@ Exit codes: 0 success, 1 a Ferrite error (message on stderr), 2 bad usage, 130 i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import sys
@@ -34,6 +35,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_STARTUP_FAILURE = 3  # uvicorn's code when the app's startup fails
 
 
 class UsageError(Exception):
@@ -60,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ferrite.app import create_app
+    from ferrite.cluster.node import DrainingServer
 
     settings = _settings(
         args,
@@ -72,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--role worker needs FERRITE_REDIS_URL (the cluster's Redis)")
     _setup_logging(settings.log_level)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -85,6 +88,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Open direct-play streams must not hold shutdown hostage.
         timeout_graceful_shutdown=5,
     )
+    # SIGTERM: /readyz turns 503 at once, the node serves on for drain_s, then stops.
+    server = DrainingServer(config, app.state.node, settings.drain_s)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+        server.run()
+    if not server.started:
+        return EXIT_STARTUP_FAILURE  # as uvicorn.run: the app's startup failed
     return EXIT_OK
 
 

@@ -271,6 +271,13 @@ SETTINGS: tuple[Setting, ...] = (
         "The base URL other nodes of a cluster reach this node at, e.g. "
         "http://10.0.0.7:8420; empty = http://<host>:<port>.",
     ),
+    Setting(
+        "drain_s",
+        float,
+        0.0,
+        "On SIGTERM, seconds the node keeps serving with /readyz at 503 (so a front or an "
+        "orchestrator moves traffic away) before the graceful shutdown; 0 = stop at once.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -336,6 +343,7 @@ class Settings:
     node_name: str
     role: str
     advertise_url: str
+    drain_s: float
 
     @property
     def max_runs(self) -> int:

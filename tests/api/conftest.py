@@ -14,6 +14,7 @@ from ferrite.services import Services
 from tests.api.helpers import Seeded, seed
 from tests.api.server import AppClient, ServerThread
 from tests.fakes import FakeClock
+from tests.live import live  # noqa: F401  (a fixture: a real server with a scanned library)
 
 ADMIN = ("admin", "admin password")
 

@@ -209,6 +209,24 @@ def test_stream_token_roundtrip(clock: FakeClock) -> None:
     assert claims.expires_at == int(clock.now + 60)
 
 
+def test_stream_token_carries_the_grant_it_was_made_under(clock: FakeClock) -> None:
+    s = StreamTokens(SECRET, clock=clock)
+    token = s.sign_stream_token("sess-1", 42, 7, clock.now + 60, user_version=3, library_id=5)
+    claims = s.verify_stream_token(token, "sess-1")
+    assert (claims.user_version, claims.library_id) == (3, 5)
+    assert (
+        s.verify_stream_token(s.sign_stream_token("s", 1, 1, clock.now + 9), "s").user_version
+        is None
+    )
+    # a version edited into the token (logged out since) fails the MAC
+    parts = token.split(".")
+    parts[3] = "4"
+    with pytest.raises(TokenInvalid):
+        s.verify_stream_token(".".join(parts), "sess-1")
+    with pytest.raises(TokenInvalid):
+        s.verify_stream_token(".".join(parts[:4] + parts[5:]), "sess-1")
+
+
 def test_stream_token_is_bound_to_the_session(clock: FakeClock) -> None:
     s = StreamTokens(SECRET, clock=clock)
     token = s.sign_stream_token("sess-1", 42, 7, clock.now + 60)

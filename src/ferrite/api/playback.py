@@ -2,9 +2,14 @@
 
 URL layout. ``POST /api/playback`` answers with ``/api/playback/{sid}/master.m3u8?token=T``
 (or ``/api/playback/{sid}/file?token=T`` for direct play). The master playlist names its
-renditions as ``t/T/v/720p.m3u8`` — the token sits in the *path*, so every relative URI
-a player resolves below it (media playlists, init and media segments, WebVTT) carries it
-without the playlists having to: media playlists are the same bytes for every viewer.
+renditions as ``t/T/c/{fv}/{spec}/v/720p.m3u8`` — the token sits in the *path*, so every
+relative URI a player resolves below it (media playlists, init and media segments, WebVTT)
+carries it without the playlists having to: media playlists are the same bytes for every
+viewer. ``c/{fv}/{spec}/`` is the content key (``ferrite.hls.content_keys``): the file
+version and the rendition's production spec, so a front cache (deploy/nginx/ferrite.conf)
+keys a segment on what it is and never on who asked. The same routes without ``c/...``
+(``t/T/v/720p/3.m4s``) still answer, uncached by the front. ``t/T/auth`` is the front's
+token check (``auth_request``): the token's HMAC and its user in the auth table only.
 
 Every route below the session declares one dependency, :data:`PathSession` or
 :data:`QuerySession` (the token in the path, or in ``?token=``), which checks the token
@@ -30,7 +35,7 @@ from ferrite.api.deps import MAX_ID, CurrentUser, ServicesDep
 from ferrite.api.files import serve_item_file
 from ferrite.errors import BadRequest, NotFound, TokenInvalid
 from ferrite.playback.service import PlaybackService
-from ferrite.playback.sessions import Session, allowed
+from ferrite.playback.sessions import Session, allowed, claims_allowed
 from ferrite.playback.telemetry import parse_events
 from ferrite.services import Services
 
@@ -127,7 +132,14 @@ async def create_playback(body: PlaybackBody, user: CurrentUser, svc: ServicesDe
         protocol=body.protocol,
         user_version=user.version,
     )
-    token = svc.auth.sign_stream_token(session.id, session.item_id, user.id, session.expires_at)
+    token = svc.auth.sign_stream_token(
+        session.id,
+        session.item_id,
+        user.id,
+        session.expires_at,
+        user_version=session.user_version,
+        library_id=session.library_id,
+    )
     base = f"/api/playback/{session.id}"
     out: dict[str, Any] = {
         "session_id": session.id,
@@ -209,6 +221,48 @@ async def master_playlist(playing: QuerySession) -> Response:
 async def master_playlist_path(playing: PathSession) -> Response:
     data = playing.playback.master(playing.session, playing.token)
     return _playlist_response(data, gzipped=False)
+
+
+@router.get("/api/playback/{sid}/t/{token}/auth", include_in_schema=False)
+async def stream_token_check(request: Request, sid: str, token: str) -> Response:
+    """The front's ``auth_request``: 204 if ``token`` is ``sid``'s and its user may still
+    use it (enabled, not logged out since, still granted the library), 401/403 if not.
+    HMAC and the in-memory auth table only: no session, no database, so any node answers
+    for any session, before the front's cache serves a segment."""
+    started = time.perf_counter()
+    try:
+        svc: Services = request.app.state.services
+        claims = svc.auth.verify_stream_token(token, sid)  # raises TokenInvalid (401)
+        if not claims_allowed(claims, svc.auth.table.get(claims.user_id)):
+            raise TokenInvalid("This playback was revoked (logout, disabled user or access).")
+        return Response(status_code=204, headers={"cache-control": "no-store"})
+    finally:
+        _STREAM_AUTH.observe((time.perf_counter() - started) * 1000)
+
+
+# Content-keyed forms (what the master playlist names; a front cache keys on c/...).
+@router.get("/api/playback/{sid}/t/{token}/c/{fv}/{spec}/{kind}/{rid}.m3u8")
+async def keyed_media_playlist(
+    fv: str, spec: str, kind: str, rid: str, request: Request, playing: PathSession
+) -> Response:
+    playing.playback.check_content_key(playing.session, fv, spec, kind, rid)
+    return await media_playlist(kind, rid, request, playing)
+
+
+@router.get("/api/playback/{sid}/t/{token}/c/{fv}/{spec}/{kind}/{rid}/init.mp4")
+async def keyed_init_segment(
+    fv: str, spec: str, kind: str, rid: str, playing: PathSession
+) -> Response:
+    playing.playback.check_content_key(playing.session, fv, spec, kind, rid)
+    return await init_segment(kind, rid, playing)
+
+
+@router.get("/api/playback/{sid}/t/{token}/c/{fv}/{spec}/{kind}/{rid}/{name}")
+async def keyed_media_segment(
+    fv: str, spec: str, kind: str, rid: str, name: str, playing: PathSession
+) -> Response:
+    playing.playback.check_content_key(playing.session, fv, spec, kind, rid)
+    return await media_segment(kind, rid, name, playing)
 
 
 @router.get("/api/playback/{sid}/t/{token}/{kind}/{rid}.m3u8")

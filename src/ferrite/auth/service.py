@@ -113,9 +113,23 @@ class AuthService:
         return self.tokens.verify_header(authorization)
 
     def sign_stream_token(
-        self, session_id: str, item_id: int, user_id: int, expires_at: float
+        self,
+        session_id: str,
+        item_id: int,
+        user_id: int,
+        expires_at: float,
+        *,
+        user_version: int | None = None,
+        library_id: int | None = None,
     ) -> str:
-        return self.streams.sign_stream_token(session_id, item_id, user_id, expires_at)
+        return self.streams.sign_stream_token(
+            session_id,
+            item_id,
+            user_id,
+            expires_at,
+            user_version=user_version,
+            library_id=library_id,
+        )
 
     def verify_stream_token(self, token: str, session_id: str) -> StreamClaims:
         return self.streams.verify_stream_token(token, session_id)

@@ -252,6 +252,11 @@ class StreamClaims:
     item_id: int
     user_id: int
     expires_at: int
+    #: the user's token version when the token was made, and the item's library (None in
+    #: a token made without them): what lets a node judge the token with its auth table
+    #: alone, without the session (the front's ``auth_request``)
+    user_version: int | None = None
+    library_id: int | None = None
 
 
 def b64url(data: bytes) -> str:
@@ -279,21 +284,34 @@ class StreamTokens:
         return b64url(mac.digest()[:16])
 
     def sign_stream_token(
-        self, session_id: str, item_id: int, user_id: int, expires_at: float
+        self,
+        session_id: str,
+        item_id: int,
+        user_id: int,
+        expires_at: float,
+        *,
+        user_version: int | None = None,
+        library_id: int | None = None,
     ) -> str:
-        """A URL-safe token for ``session_id`` granting ``item_id`` to ``user_id``."""
+        """A URL-safe token for ``session_id`` granting ``item_id`` to ``user_id``; with
+        ``user_version`` and ``library_id`` it also says which token version and library
+        it was granted under (``item.user.exp[.version.library].mac``)."""
         payload = f"{int(item_id)}.{int(user_id)}.{int(expires_at)}"
+        if user_version is not None and library_id is not None:
+            payload += f".{int(user_version)}.{int(library_id)}"
         return f"{payload}.{self._sign(session_id, payload)}"
 
     def verify_stream_token(self, token: str, session_id: str) -> StreamClaims:
         """The claims of ``token`` if it was signed for ``session_id`` and has not expired."""
         parts = token.split(".")
-        if len(parts) != 4:
+        if len(parts) not in (4, 6):
             raise TokenInvalid()
-        item_id, user_id, expires_at = (parse_uint(p) for p in parts[:3])
-        expected = self._sign(session_id, token[: -len(parts[3]) - 1])
-        if not hmac.compare_digest(expected.encode(), parts[3].encode("ascii", "replace")):
+        fields = [parse_uint(p) for p in parts[:-1]]
+        expected = self._sign(session_id, token[: -len(parts[-1]) - 1])
+        if not hmac.compare_digest(expected.encode(), parts[-1].encode("ascii", "replace")):
             raise TokenInvalid()
+        item_id, user_id, expires_at = fields[:3]
         if self._clock() >= expires_at:
             raise TokenExpired()
-        return StreamClaims(session_id, item_id, user_id, expires_at)
+        version, library = (fields[3], fields[4]) if len(fields) == 5 else (None, None)
+        return StreamClaims(session_id, item_id, user_id, expires_at, version, library)

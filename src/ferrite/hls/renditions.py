@@ -146,15 +146,19 @@ def master_playlist(
     audio_uri: str = "a/{id}.m3u8",
     subtitle_uri: str = "s/{id}.m3u8",
     measured: dict[str, tuple[int, int]] | None = None,
+    keys: dict[tuple[str, str], str] | None = None,
 ) -> str:
     """Render the master playlist. ``measured`` maps a rendition id to (peak, average)
-    bits/s from real segment sizes; otherwise bandwidth is estimated from bitrates."""
+    bits/s from real segment sizes; otherwise bandwidth is estimated from bitrates.
+    The URI templates get ``{id}`` and ``{key}``: ``keys[(kind, id)]`` (a content key,
+    ``ferrite.hls.content_keys``; empty when not given)."""
     measured = measured or {}
+    keys = keys or {}
     audio_entries = [
         AudioEntry(
             group_id="aud",
             name=a.name,
-            uri=audio_uri.format(id=a.id),
+            uri=audio_uri.format(id=a.id, key=keys.get(("a", a.id), "")),
             codecs=a.codecs,
             language=bcp47(a.stream.language),
             channels=a.rendition.channels,
@@ -168,7 +172,7 @@ def master_playlist(
         SubtitleEntry(
             group_id="subs",
             name=s.name,
-            uri=subtitle_uri.format(id=s.id),
+            uri=subtitle_uri.format(id=s.id, key=keys.get(("s", s.id), "")),
             language=bcp47(s.track.language),
             default=False,
             forced=s.track.forced,
@@ -182,7 +186,7 @@ def master_playlist(
         fps = float(v.rung.frame_rate) if v.rung.frame_rate else None
         variants.append(
             Variant(
-                uri=video_uri.format(id=v.id),
+                uri=video_uri.format(id=v.id, key=keys.get(("v", v.id), "")),
                 bandwidth=peak,
                 average_bandwidth=avg,
                 codecs=v.codecs,

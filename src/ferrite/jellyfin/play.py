@@ -131,7 +131,14 @@ async def playback_info(ctx: Ctx) -> Response:
         return json_response({"MediaSources": [], "ErrorCode": "NoCompatibleStream"})
     st = ctx.state
     st.remember(session.id, Play(user.id, item_id, ctx.client.device_id))
-    token = ctx.svc.auth.sign_stream_token(session.id, item_id, user.id, session.expires_at)
+    token = ctx.svc.auth.sign_stream_token(
+        session.id,
+        item_id,
+        user.id,
+        session.expires_at,
+        user_version=session.user_version,
+        library_id=session.library_id,
+    )
     direct = decision.method == "direct"
     source = media_source(detail, file, direct=direct, transcoding=True)
     guid = item_guid(item_id)
@@ -230,7 +237,12 @@ async def master(ctx: Ctx) -> Response:
             raise NotFound("No such play session.")
         session = session_or_none
         token = ctx.svc.auth.sign_stream_token(
-            session.id, session.item_id, session.user_id, session.expires_at
+            session.id,
+            session.item_id,
+            session.user_id,
+            session.expires_at,
+            user_version=session.user_version,
+            library_id=session.library_id,
         )
     if session.item_id != item_id:
         raise BadRequest("This play session is for another item.")

@@ -3,7 +3,7 @@ shared context, or one progressive ffmpeg stream per request (direct play keeps 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ferrite.hls.context import MediaContext
 from ferrite.hls.renditions import StreamSet
@@ -21,6 +21,10 @@ class HlsPlayback:
     streams: StreamSet
     profile: DeviceProfile
     decision: Decision
+    #: the content keys of its URLs (``ferrite.hls.content_keys``): the file version's,
+    #: and each rendition's spec key by (kind, rid)
+    fv: str = ""
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
     master: bytes | None = None
 
 

@@ -37,7 +37,9 @@ from ferrite import metrics
 from ferrite.config import Settings
 from ferrite.db.engine import Database
 from ferrite.errors import BadRequest, ClusterUnavailable, FerriteError, NotFound
-from ferrite.hls.renditions import master_playlist
+from ferrite.hls.content_keys import file_version_key, stream_keys
+from ferrite.hls.context import MediaContext
+from ferrite.hls.renditions import StreamSet, master_playlist
 from ferrite.hls.service import HlsService
 from ferrite.library import playqueries, queries
 from ferrite.media.priority import Priority
@@ -49,6 +51,7 @@ from ferrite.playback.decision import decide
 from ferrite.playback.decision_records import Decision, PlaybackRequest
 from ferrite.playback.ladder import build_ladder
 from ferrite.playback.plays import HlsPlayback, ProgressivePlayback
+from ferrite.playback.profiles import DeviceProfile
 from ferrite.playback.sessions import Session, SessionRegistry
 from ferrite.playback.shared import SessionDescriptor, SharedSessions
 from ferrite.playback.streams import ProgressiveStreams
@@ -292,7 +295,7 @@ class PlaybackService:
             streams = build_stream_set(
                 ctx.info, decision, profile, request, subs, segment_copy_refusal=refusal
             )
-            session.context = HlsPlayback(ctx, streams, profile, decision)
+            session.context = self._hls_playback(ctx, streams, profile, decision)
         elif decision.progressive is not None:
             rung = None
             if decision.video is not None and decision.video.action == "transcode":
@@ -314,6 +317,27 @@ class PlaybackService:
             ",".join(decision.reasons) or "-",
         )
         return session, decision
+
+    def _hls_playback(
+        self, ctx: MediaContext, streams: StreamSet, profile: DeviceProfile, decision: Decision
+    ) -> HlsPlayback:
+        """The session's HLS context with the content keys of its URLs."""
+        plan_keys = {
+            (kind, rid): self.hls.plan_of(ctx, streams, kind, rid).key
+            for kind, rid in _rendition_ids(streams)
+        }
+        src = ctx.source
+        fv = file_version_key(ctx.file_id, ctx.fingerprint, src.mtime_ns, src.size)
+        return HlsPlayback(
+            ctx, streams, profile, decision, fv=fv, keys=stream_keys(streams, plan_keys)
+        )
+
+    def check_content_key(self, session: Session, fv: str, spec: str, kind: str, rid: str) -> None:
+        """404 unless ``c/{fv}/{spec}/{kind}/{rid}`` names a rendition of the session as it
+        is now (a URL from before a file changed must not be served, nor cached, as new)."""
+        hp = self.hls_of(session)
+        if fv != hp.fv or hp.keys.get((kind, rid)) != spec:
+            raise NotFound(f"no rendition {kind}/{rid} with this content key in this playback")
 
     def get(self, session_id: str) -> Session:
         session = self.sessions.get(session_id)
@@ -380,16 +404,18 @@ class PlaybackService:
     def master(self, session: Session, token: str) -> bytes:
         """The session's master playlist. Its URIs carry the token as a path segment, so
         every relative URI below it inherits the token and the media playlists themselves
-        stay identical for all viewers (cached once per file)."""
+        stay identical for all viewers (cached once per file). Each URI names its content
+        (``c/{fv}/{spec}/``, ``ferrite.hls.content_keys``), which a front cache keys on."""
         hp = self.hls_of(session)
         session.touch(self.clock())
         if hp.master is None:
-            prefix = f"t/{token}/"
+            prefix = f"t/{token}/c/{hp.fv}/{{key}}/"
             hp.master = master_playlist(
                 hp.streams,
                 video_uri=prefix + "v/{id}.m3u8",
                 audio_uri=prefix + "a/{id}.m3u8",
                 subtitle_uri=prefix + "s/{id}.m3u8",
+                keys=hp.keys,
             ).encode()
         return hp.master
 
@@ -547,6 +573,14 @@ def _number(event: dict[str, Any], *names: str) -> float | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
+
+
+def _rendition_ids(streams: StreamSet) -> list[tuple[str, str]]:
+    return [
+        *(("v", v.id) for v in streams.video),
+        *(("a", a.id) for a in streams.audio),
+        *(("s", t.id) for t in streams.subtitles),
+    ]
 
 
 def rendition_kind(kind: str) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferrite.auth.tokens import Principal
+from ferrite.auth.tokens import Principal, StreamClaims
 
 Clock = Callable[[], float]
 
@@ -123,6 +123,17 @@ def allowed(session: Session, principal: Principal | None) -> bool:
         return False  # logged out (or password changed) since the session began
     libraries = principal.libraries
     return libraries is None or session.library_id in libraries
+
+
+def claims_allowed(claims: StreamClaims, principal: Principal | None) -> bool:
+    """:func:`allowed` judged from a stream token's own claims (no session: the front's
+    token check). A token without a version and library only checks the user is enabled."""
+    if principal is None or principal.disabled:
+        return False
+    if claims.user_version is not None and principal.version != claims.user_version:
+        return False
+    libraries = principal.libraries
+    return libraries is None or claims.library_id is None or claims.library_id in libraries
 
 
 class SessionRegistry:
