@@ -35,8 +35,11 @@ class FailoverReport:
 
 
 def _segment_names(cluster: Cluster, p: Play) -> list[str]:
+    """The segment file names of the first video rendition (its playlist's URIs are
+    ``{rid}/{n}.m4s``, relative to the playlist)."""
     text = httpx.get(cluster.front.url + p.video_playlist, timeout=60).text
-    return [line for line in text.splitlines() if line and not line.startswith("#")]
+    uris = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return [uri.rsplit("/", 1)[-1] for uri in uris]
 
 
 def _fetch(base: str, p: Play, names: list[str]) -> dict[str, bytes]:
