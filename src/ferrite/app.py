@@ -155,29 +155,11 @@ def create_app(
     if settings.jellyfin_api:
         jellyfin.install(app)  # Jellyfin's paths (docs/jellyfin.md); Ferrite's pass through
     app.add_middleware(RequestLogMiddleware)  # sees the envelope's final status
-    node = NodeState(node_name(settings))
-    app.state.node = node  # the server's drain (cli) marks it
-    app.add_middleware(NodeHeaderMiddleware, name=node.name)  # outermost: every response
+    _node_edges(app, settings)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
-
-    @app.get("/readyz", tags=["health"])
-    async def readyz(request: Request) -> JSONResponse:
-        """200 when this node should get traffic; 503 with the reasons when not (the
-        database does not answer, Redis is configured but not linked, draining)."""
-        svc: Services = request.app.state.services
-        reasons = unready_reasons(
-            database=await _database_answers(svc),
-            redis=None if svc.cluster is None else svc.cluster.connected,
-            draining=node.draining,
-        )
-        if reasons:
-            return JSONResponse(
-                {"status": "unready", "node": node.name, "reasons": reasons}, status_code=503
-            )
-        return JSONResponse({"status": "ready", "node": node.name})
 
     for router in ROUTERS:
         app.include_router(router)
@@ -377,6 +359,30 @@ def _demo_library(conn: Connection, folder: Path, kind: str, now: float) -> int:
 _INTERNAL_BODY_BYTES = 4 * 1024 * 1024
 
 
+def _node_edges(app: FastAPI, settings: Settings) -> None:
+    """What every node has, whatever its role: its name on every response (outermost
+    middleware), ``/readyz``, and the state the server's drain (cli) marks."""
+    node = NodeState(node_name(settings))
+    app.state.node = node
+    app.add_middleware(NodeHeaderMiddleware, name=node.name)
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        """200 when this node should get traffic; 503 with the reasons when not (the
+        database does not answer, Redis is configured but not linked, draining)."""
+        svc: Services = request.app.state.services
+        reasons = unready_reasons(
+            database=await _database_answers(svc),
+            redis=None if svc.cluster is None else svc.cluster.connected,
+            draining=node.draining,
+        )
+        if reasons:
+            return JSONResponse(
+                {"status": "unready", "node": node.name, "reasons": reasons}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "node": node.name})
+
+
 def _worker_app(settings: Settings, *, clock: Clock, passwords: Passwords | None) -> FastAPI:
     """A transcode worker: ``/internal/`` (signed segment requests) and ``/healthz``; no
     scanner, watcher, torrents, web UI or public API. It reads the shared database, opens
@@ -419,6 +425,7 @@ def _worker_app(settings: Settings, *, clock: Clock, passwords: Passwords | None
         routes={("POST", SEGMENT_PATH): _INTERNAL_BODY_BYTES},
     )
     app.add_middleware(RequestLogMiddleware)
+    _node_edges(app, settings)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
