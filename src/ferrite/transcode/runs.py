@@ -58,6 +58,10 @@ Use from the HLS layer (one manager per server, closed at shutdown)::
     # look-ahead: priority=Priority.PREFETCH (doesn't move the playhead)
     # on session stop / rendition switch: runs.forget(session.id[, key])
     # Overloaded -> 503 + Retry-After; TranscodeError -> 500; NotFound -> 404
+
+A little over 500 lines on purpose: the manager is the one owner of every run's life
+(finding, starting, restarting, reaping); the pure parts already live apart (the key,
+the run, the throttle rule, the claims).
 """
 
 from __future__ import annotations
