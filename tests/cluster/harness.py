@@ -38,6 +38,7 @@ class Node:
     port: int
     data_dir: Path
     env: dict[str, str]
+    role: str = "all"  # or "worker": transcodes for the app nodes only
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -55,7 +56,16 @@ class Node:
     def start(self) -> None:
         with self.log.open("ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [*FERRITE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [
+                    *FERRITE,
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--role",
+                    self.role,
+                ],
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -120,6 +130,7 @@ class Cluster:
     database_url: str
     media: Path
     admin: dict[str, str] = field(default_factory=dict)  # Authorization headers
+    workers: list[Node] = field(default_factory=list)  # role=worker, not behind the front
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -159,21 +170,34 @@ def node_env(
 
 
 def make_nodes(
-    root: Path, count: int, *, database_url: str, redis_url: str, **extra: str
+    root: Path,
+    count: int,
+    *,
+    database_url: str,
+    redis_url: str,
+    secret: bytes,
+    role: str = "all",
+    **extra: str,
 ) -> list[Node]:
     """``count`` nodes (not started), each with its own data dir and the same secret."""
-    secret = secrets.token_bytes(32)
+    prefix = "n" if role == "all" else "w"
     nodes = []
     for i in range(1, count + 1):
-        data_dir = root / f"node{i}"
+        data_dir = root / f"{prefix}{i}"
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / "secret.key"
         path.write_text(secret.hex() + "\n")  # the format of auth.tokens.load_or_create_secret
         path.chmod(0o600)
+        port = free_port()
         env = node_env(
-            f"n{i}", data_dir=data_dir, database_url=database_url, redis_url=redis_url, **extra
+            f"{prefix}{i}",
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            FERRITE_ADVERTISE_URL=f"http://127.0.0.1:{port}",
+            **extra,
         )
-        nodes.append(Node(f"n{i}", free_port(), data_dir, env))
+        nodes.append(Node(f"{prefix}{i}", port, data_dir, env, role))
     return nodes
 
 
@@ -212,22 +236,40 @@ def setup_library(cluster: Cluster) -> int:
 
 @contextmanager
 def running_cluster(
-    root: Path, database_url: str, media: Path, *, nodes: int = 3, **settings: str
+    root: Path,
+    database_url: str,
+    media: Path,
+    *,
+    nodes: int = 3,
+    workers: int = 0,
+    **settings: str,
 ) -> Iterator[Cluster]:
-    """``nodes`` app nodes (started together on ``database_url``), a redis-server and the
-    front; everything stopped (by PID) on exit. ``settings``: FERRITE_* values."""
+    """``nodes`` app nodes (started together on ``database_url``), ``workers`` transcode
+    workers (started once the schema is there), a redis-server and the front; everything
+    stopped (by PID) on exit. ``settings``: FERRITE_* values."""
     with ExitStack() as stack:
         redis = RedisServer(root / "redis").start()
         stack.callback(redis.stop)
-        members = make_nodes(
-            root, nodes, database_url=database_url, redis_url=redis.url, **settings
+        secret = secrets.token_bytes(32)
+        members, helpers = (
+            make_nodes(
+                root,
+                count,
+                database_url=database_url,
+                redis_url=redis.url,
+                secret=secret,
+                role=role,
+                **settings,
+            )
+            for count, role in ((nodes, "all"), (workers, "worker"))
         )
-        for node in members:
+        for node in (*members, *helpers):
             stack.callback(node.stop)
         start_all(members)
+        start_all(helpers)
         front = NginxFront(root / "front", [n.address for n in members]).start()
         stack.callback(front.stop)
-        yield Cluster(members, front, redis, database_url, media)
+        yield Cluster(members, front, redis, database_url, media, workers=helpers)
 
 
 # -- sessions and the URLs the front serves ---------------------------------------------------

@@ -6,11 +6,13 @@ sessions) players survive the owner node's death."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 
@@ -41,9 +43,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
     movies = root / "movies"
     media.make_clip(movies / "Front (2020)" / "Front (2020).mp4", media.Clip(duration=8.0))
+    media.make_clip(movies / "Worked (2021)" / "Worked (2021).mp4", media.Clip(duration=4.0))
     try:
         url = pg.create_database()  # empty: the nodes migrate it as they start
-        with running_cluster(root, url, movies, FERRITE_PREFETCH_SEGMENTS="0") as c:
+        with running_cluster(root, url, movies, workers=1, FERRITE_PREFETCH_SEGMENTS="0") as c:
             setup_library(c)
             yield c
     finally:
@@ -93,6 +96,34 @@ def test_a_logout_on_node_one_is_enforced_by_every_node_and_the_front(cluster: C
         f"\nrevocation seen everywhere: p50 {latencies[25] * 1000:.0f} ms, "
         f"p99 {latencies[49] * 1000:.0f} ms (50 trials, polled)"
     )
+
+
+def test_transcodes_asked_through_the_front_are_made_on_the_worker(cluster: Cluster) -> None:
+    item = media_items(cluster)["Worked"]
+    r = httpx.post(
+        cluster.front.url + "/api/playback",
+        # Below the source's height: only transcoded rungs exist.
+        json={"item_id": item, "device": "chrome", "protocol": "hls", "max_height": 144},
+        headers=cluster.admin,
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    master = httpx.get(cluster.front.url + answer["url"], timeout=30)
+    assert master.status_code == 200, master.text
+    uri = next(u for u in master.text.splitlines() if "/v/" in u and not u.startswith("#"))
+    playlist = f"/api/playback/{answer['session_id']}/{uri}"
+    rendition = playlist.removesuffix(".m3u8")
+    before = cluster.metric_sum("worker_segments_total", outcome="ok")
+    init = httpx.get(cluster.front.url + rendition + "/init.mp4", timeout=60)
+    first = httpx.get(cluster.front.url + rendition + "/0.m4s", timeout=60)
+    assert init.status_code == 200, init.text
+    assert first.status_code == 200, first.text
+    assert cluster.metric_sum("worker_segments_total", outcome="ok") > before
+    assert cluster.metric_sum("worker_segments_total", outcome="local") == 0
+    with av.open(io.BytesIO(init.content + first.content)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames > 0
 
 
 def test_internal_routes_are_not_exposed_by_the_front(cluster: Cluster) -> None:
