@@ -79,7 +79,9 @@ def error_response(exc: FerriteError) -> JSONResponse:
 
 async def _ferrite_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FerriteError)
-    if exc.status >= 500:
+    if isinstance(exc, Overloaded):  # expected under load or an outage: no traceback
+        log.warning("%s: %s", exc.code, exc.message)
+    elif exc.status >= 500:
         detail = f" ({exc.detail})" if exc.detail else ""
         log.error("%s: %s%s", exc.code, exc.message, detail, exc_info=exc)
     return error_response(exc)

@@ -173,10 +173,14 @@ async def playback_info(ctx: Ctx) -> Response:
     return json_response({"MediaSources": [source], "PlaySessionId": session.id})
 
 
-def _live(ctx: Ctx, sid: str | None) -> Session | None:
+async def _live(ctx: Ctx, sid: str | None) -> Session | None:
+    """The play session ``sid`` (in a cluster: from any node), or None."""
     if not sid:
         return None
-    return playback(ctx.svc).sessions.get(sid)
+    try:
+        return await playback(ctx.svc).find(sid)
+    except NotFound:
+        return None
 
 
 @router.route(
@@ -189,7 +193,7 @@ async def stream(ctx: Ctx) -> Response:
     """The original file with Range (direct play); see the module doc for token-less URLs."""
     item_id = _item_id(ctx.params["itemId"])
     sid = ctx.q("playSessionId")
-    session = _live(ctx, sid)
+    session = await _live(ctx, sid)
     if ctx.token:
         user = ctx.user
         if session is not None and session.user_id == user.id:
@@ -216,11 +220,11 @@ async def master(ctx: Ctx) -> Response:
     stream_token = ctx.q("streamToken")
     if sid and stream_token:
         ctx.svc.auth.verify_stream_token(stream_token, sid)
-        session = pb.get(sid)
+        session = await pb.find(sid)
         token = stream_token
     else:
         user = ctx.user  # 401 without a token
-        session_or_none = _live(ctx, sid)
+        session_or_none = await _live(ctx, sid)
         if session_or_none is None:
             if sid:
                 raise NotFound("No such play session (it ended or the server restarted).")
@@ -258,7 +262,7 @@ async def master(ctx: Ctx) -> Response:
 @router.route("DELETE", "/Videos/ActiveEncodings")
 async def stop_encodings(ctx: Ctx) -> Response:
     user = ctx.user
-    session = _live(ctx, ctx.q("playSessionId"))
+    session = await _live(ctx, ctx.q("playSessionId"))
     if session is not None and session.user_id == user.id:
         await playback(ctx.svc).stop(session, reason="client")
         ctx.state.forget(session.id)
@@ -273,7 +277,7 @@ async def _report(ctx: Ctx, kind: str) -> Response:
     item_text = body.get("itemid")
     item_id = _item_id(item_text) if isinstance(item_text, str) and item_text else None
     pb = playback(ctx.svc)
-    session = _live(ctx, sid if isinstance(sid, str) else None)
+    session = await _live(ctx, sid if isinstance(sid, str) else None)
     if session is not None and session.user_id == user.id:
         if item_id is not None and item_id != session.item_id:
             raise BadRequest("ItemId is not the item of this PlaySessionId.")

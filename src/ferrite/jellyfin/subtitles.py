@@ -52,11 +52,11 @@ def _srt(cues: list[SubtitleCue]) -> str:
     )
 
 
-def _caller(ctx: Ctx, item_id: int) -> Principal:
+async def _caller(ctx: Ctx, item_id: int) -> Principal:
     sid, stream_token = ctx.q("playSessionId"), ctx.q("streamToken")
     if not ctx.token and sid and stream_token:
         claims = ctx.svc.auth.verify_stream_token(stream_token, sid)
-        session = playback(ctx.svc).get(sid)
+        session = await playback(ctx.svc).find(sid)
         if claims.item_id != item_id or session.item_id != item_id:
             raise TokenInvalid("This stream token is for another item.")
         principal = ctx.svc.auth.table.get(session.user_id)
@@ -80,7 +80,7 @@ async def subtitle(ctx: Ctx) -> Response:
     if not index_text.isdigit() or len(index_text) > 6:
         raise BadRequest("The subtitle index must be a non-negative integer.")
     index = int(index_text)
-    user = _caller(ctx, item_id)
+    user = await _caller(ctx, item_id)
 
     def read(conn: Any) -> list[SubtitleCue] | None:
         detail = queries.get_item(conn, item_id, user_id=user.id, libraries=user.libraries)
