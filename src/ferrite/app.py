@@ -301,7 +301,7 @@ async def _start_torrents(svc: Services) -> None:
         svc.sources,
         invalidate=svc.files.invalidate,
         clock=svc.clock,
-        remember_delay=pb.hls.packager.remember_video_delay if pb is not None else None,
+        promise_delay=pb.hls.packager.promise_video_delay if pb is not None else None,
     )
     if pb is not None:
         pb.add_preparer(service)

@@ -291,6 +291,49 @@ def test_segment_reads_only_its_own_packets(clip: ClipFactory) -> None:
         assert read < earlier / 4
 
 
+def test_a_promised_delay_is_awaited_not_measured(clip: ClipFactory) -> None:
+    """A torrent promises its first GOP's reorder delay: a segment asked for before it
+    settles waits for it (and reads only its own packets), the same bytes as a packager
+    that measured the delay itself; a promise given up lets the segment measure it."""
+    path = clip("pkg_long", media.PKG_LONG, ".mp4")
+    src = source(path)
+    sp = plan(path)[7]
+    reference = Packager()
+    try:
+        expected = reference.media_segment(src, 0, sp, offset=10)
+        measured = reference.packets_demuxed
+        with reference.pool.borrow(src) as c:
+            known = reference._fact(reference._key(src, c.streams[0], "delay"))
+        assert known is not None
+    finally:
+        reference.close()
+
+    pk = Packager()
+    try:
+        settle = pk.promise_video_delay([src], 0)
+        with ThreadPoolExecutor(1) as pool:
+            segment = pool.submit(pk.media_segment, src, 0, sp, offset=10)
+            with pytest.raises(TimeoutError):
+                segment.result(timeout=0.3)  # it waits for the promise
+            settle(known)
+            got = segment.result(timeout=30)
+        assert got == expected
+        assert pk.packets_demuxed < measured  # no GOPs read for the delay
+    finally:
+        pk.close()
+
+    pk = Packager()
+    try:
+        settle = pk.promise_video_delay([src], 0)
+        with ThreadPoolExecutor(1) as pool:
+            segment = pool.submit(pk.media_segment, src, 0, sp, offset=10)
+            settle(None)
+            settle(None)  # twice is harmless
+            assert segment.result(timeout=30) == expected
+    finally:
+        pk.close()
+
+
 def test_changed_or_deleted_file_is_media_changed(clip: ClipFactory, tmp_path: Path) -> None:
     original = clip("pkg_h264_bframes", media.PKG_H264_BFRAMES, ".mp4")
     path = tmp_path / "movie.mp4"

@@ -42,7 +42,9 @@ How the bytes are made:
   through the same fragment writer, so every rendition shares timeline and boxes.
 
 Per-file facts the rules need (the video reorder delay, the audio's first pts) are read
-once from the start of the file and kept, keyed by the file's identity.
+once from the start of the file and kept, keyed by the file's identity. A file's owner
+may promise the delay (a torrent measures it on the first GOP while it arrives): segments
+then wait for it rather than read the first GOPs themselves.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import io
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import av
 import av.container
@@ -93,6 +96,9 @@ __all__ = [
 _DELAY_PROBE_GOPS = 3
 _DELAY_PROBE_PACKETS = 400
 _FACT_CACHE_SIZE = 4096
+#: How long a segment waits for a reorder delay its file's owner promised (its first GOP
+#: arriving); then it measures the delay itself.
+_PROMISE_WAIT_S = 60.0
 
 _FactKey = tuple[str, int, int, int, str]
 
@@ -116,6 +122,7 @@ class Packager:
         self._lock = threading.Lock()
         self.packets_demuxed = 0  # metric; tests use it to prove a segment reads little
         self._facts: OrderedDict[_FactKey, int] = OrderedDict()
+        self._promised: dict[_FactKey, threading.Event] = {}
 
     def close(self) -> None:
         """Close the pooled containers (lent ones close when given back)."""
@@ -266,13 +273,41 @@ class Packager:
 
     # --- per-file facts -----------------------------------------------------------------
 
-    def remember_video_delay(self, source: SourceFile, stream_index: int, delay: int) -> None:
-        """Seed the reorder delay of a file's video stream, measured by its owner (a
-        torrent's header probe reads the first GOP anyway), so the first segment does
-        not read the file's first GOPs again."""
-        self._remember(
-            (os.fspath(source.path), source.size, source.mtime_ns, stream_index, "delay"), delay
-        )
+    def promise_video_delay(
+        self, sources: Sequence[SourceFile], stream_index: int
+    ) -> Callable[[int | None], None]:
+        """The owner of ``sources`` (versions of one file) is measuring the reorder delay
+        of its video stream ``stream_index`` (a torrent's first GOP, which the player's
+        first segment reads anyway): until it settles, a segment that needs the delay
+        waits for it instead of reading the file's first GOPs itself. Returns
+        ``settle(delay)``; ``settle(None)`` (the owner gave up) lets waiting segments
+        measure it themselves. Settling twice is harmless."""
+        keys = [_fact_key(source, stream_index, "delay") for source in sources]
+        event = threading.Event()
+        with self._lock:
+            for key in keys:
+                self._promised[key] = event
+
+        def settle(delay: int | None) -> None:
+            if delay is not None:
+                for key in keys:
+                    self._remember(key, delay)
+            with self._lock:
+                for key in keys:
+                    if self._promised.get(key) is event:
+                        del self._promised[key]
+            event.set()
+
+        return settle
+
+    def _promise(self, key: _FactKey) -> int | None:
+        """The delay an owner promised for ``key``, once settled (None: none promised,
+        the owner gave up, or it took too long)."""
+        with self._lock:
+            event = self._promised.get(key)
+        if event is None or not event.wait(_PROMISE_WAIT_S):
+            return None
+        return self._fact(key)
 
     def _fact(self, key: _FactKey) -> int | None:
         with self._lock:
@@ -290,7 +325,7 @@ class Packager:
 
     @staticmethod
     def _key(source: SourceFile, stream: av.stream.Stream, what: str) -> _FactKey:
-        return (os.fspath(source.path), source.size, source.mtime_ns, stream.index, what)
+        return _fact_key(source, stream.index, what)
 
     def _first_pts(
         self, source: SourceFile, container: av.container.InputContainer, stream: av.stream.Stream
@@ -316,6 +351,8 @@ class Packager:
         """The stream's reorder delay ``D`` (see hls/timeline.py), measured once per file."""
         key = self._key(source, stream, "delay")
         known = self._fact(key)
+        if known is None:
+            known = self._promise(key)
         if known is not None:
             return known
         pts: list[int] = []
@@ -337,6 +374,10 @@ class Packager:
             raise MediaError(f"cannot read the media file: {exc}") from exc
         self._count(len(pts))
         return self._remember(key, reorder_delay(pts))
+
+
+def _fact_key(source: SourceFile, stream_index: int, what: str) -> _FactKey:
+    return (os.fspath(source.path), source.size, source.mtime_ns, stream_index, what)
 
 
 def _open_bytes(data: bytes) -> av.container.InputContainer:

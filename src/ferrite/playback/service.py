@@ -74,11 +74,6 @@ class Preparer(Protocol):
         pieces at ``start_s``)."""
         ...
 
-    async def prepare_hls(self, file_id: int) -> None:
-        """Once a session is known to be HLS: per-file facts its segments need (a
-        torrent: the reorder delay from the first GOP)."""
-        ...
-
 
 class PlaybackService:
     def __init__(
@@ -275,9 +270,6 @@ class PlaybackService:
         )
         refusal = ctx.plans.copy_refusal
         decision = decide(ctx.info, profile, request, segment_copy_refusal=refusal)
-        if decision.hls:
-            for preparer in self._preparers:
-                await preparer.prepare_hls(location.file_id)
         session = self.sessions.create(
             user_id=user_id,
             item_id=item_id,

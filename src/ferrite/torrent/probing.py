@@ -25,8 +25,9 @@ rest of the file. A probe's read-ahead tasks end with it.
 The header step reads up to the first keyframe only, so the playback decision does not
 wait for a GOP. Right after it is stored, the first GOP (which the player reads next
 anyway) gives the video's reorder delay (hls/timeline.py) to the packager, which would
-otherwise read three GOPs before the first stream-copy segment -- as it still does when
-a stream-copy segment is asked for before that (the race is the HLS client's to win).
+otherwise read three GOPs before the first stream-copy segment. The delay is promised to
+the packager before the header's probe is stored, so a segment asked for before the
+first GOP is in waits for it; no HLS session waits for it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -65,8 +66,8 @@ log = logging.getLogger(__name__)
 #: file's identity is the torrent's, so the field is free to version the probe).
 FULL_VERSION = 0
 HEADER_VERSION = 1
-#: The packager's ``remember_video_delay(source, stream_index, delay)``.
-RememberDelay = Callable[[SourceFile, int, int], None]
+#: The packager's ``promise_video_delay(sources, stream_index) -> settle(delay | None)``.
+PromiseDelay = Callable[[Sequence[SourceFile], int], Callable[[int | None], None]]
 #: Retry delays of a probe whose pieces did not come (no peer yet, seeder restarting).
 PROBE_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 #: Bitrate a probe's reader plans with: it keeps its deadline window at the minimum.
@@ -96,13 +97,10 @@ class Entry:
     error: str | None = None  # why the probe failed (status "failed")
     #: Set once playback can be decided (a probe stored, or failed for good).
     playable: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Set once the packager has the first GOP's reorder delay (or never will).
-    delay_known: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         if self.status != "pending":
             self.playable.set()
-            self.delay_known.set()
 
     @property
     def needs_probe(self) -> bool:
@@ -118,7 +116,7 @@ class Prober:
         *,
         invalidate: Callable[[int], None],
         clock: Callable[[], float],
-        remember_delay: RememberDelay | None,
+        promise_delay: PromiseDelay | None,
         engine: Callable[[], TorrentEngine | None],
         spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]],
         on_probed: Callable[[Entry], None],
@@ -126,11 +124,11 @@ class Prober:
         closed: Callable[[], bool],
     ) -> None:
         """``invalidate(item_id)``: forget the item's cached file location (its probe
-        changed); ``remember_delay``: the packager's ``remember_video_delay``."""
+        changed); ``promise_delay``: the packager's ``promise_video_delay``."""
         self.db = db
         self.invalidate = invalidate
         self._clock = clock
-        self._remember_delay = remember_delay
+        self._promise_delay = promise_delay
         self._engine = engine
         self._spawn = spawn
         self._on_probed = on_probed
@@ -177,12 +175,6 @@ class Prober:
                 "no peer is sending it (yet)"
             ) from None
 
-    async def delay_known(self, entry: Entry, limit: float) -> None:
-        """Wait (at most ``limit`` s) until the packager knows the video's reorder delay;
-        after that it measures it itself, as for any file."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(entry.delay_known.wait(), limit)
-
     async def aclose(self) -> None:
         """After the engine closed (blocked reads have failed) and the tasks ended."""
         await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
@@ -195,13 +187,16 @@ class Prober:
                 if header is _GONE:
                     return
                 if isinstance(header, HeaderProbe) and header.info.keyframes is not None:
-                    await self._store(entry, header.info, HEADER_VERSION)
-                    # Playback may start now; the first GOP (which the player reads
-                    # next anyway) gives the packager its reorder delay.
-                    gop = await self._retrying(entry, self._first_gop)
-                    if isinstance(gop, HeaderProbe):
-                        self._seed_delay(entry, gop)
-                entry.delay_known.set()
+                    # Promised before playback can start: a stream-copy segment asked
+                    # for meanwhile waits for the first GOP (it reads it anyway).
+                    settle = self._promise(entry, header.info.keyframes.stream_index)
+                    try:
+                        await self._store(entry, header.info, HEADER_VERSION)
+                        gop = await self._retrying(entry, self._first_gop)
+                        first = gop.first_gop_pts if isinstance(gop, HeaderProbe) else ()
+                        settle(reorder_delay(first) if first else None)
+                    finally:
+                        settle(None)
             started = time.monotonic()
             full = await self._retrying(entry, self._full)
             if isinstance(full, MediaInfo):
@@ -212,7 +207,6 @@ class Prober:
                 )  # fmt: skip
         finally:
             entry.playable.set()  # whatever happened, nobody waits for this task any more
-            entry.delay_known.set()
             if self._tasks.get(entry.file_id) is asyncio.current_task():
                 del self._tasks[entry.file_id]
                 for prefetch in self._prefetches.pop(entry.file_id, set()):
@@ -296,15 +290,13 @@ class Prober:
             if sidecars is not None:
                 sidecars.close()
 
-    def _seed_delay(self, entry: Entry, header: HeaderProbe) -> None:
-        """Give the packager the reorder delay of the first GOP (see module docstring)."""
-        keyframes = header.info.keyframes
-        remember = self._remember_delay
-        if remember is None or keyframes is None or not header.first_gop_pts:
-            return
-        delay = reorder_delay(header.first_gop_pts)
-        for version in (HEADER_VERSION, FULL_VERSION):
-            remember(SourceFile(entry.path, entry.size, version), keyframes.stream_index, delay)
+    def _promise(self, entry: Entry, stream_index: int) -> Callable[[int | None], None]:
+        """The packager waits for the reorder delay the first GOP will give (both probe
+        versions of the file share it; see module docstring)."""
+        if self._promise_delay is None:
+            return lambda _delay: None
+        versions = [SourceFile(entry.path, entry.size, v) for v in (HEADER_VERSION, FULL_VERSION)]
+        return self._promise_delay(versions, stream_index)
 
     # == reading ahead ====================================================================
     def _will_need(self, entry: Entry, background: bool, ranges: list[tuple[int, int]]) -> None:

@@ -39,7 +39,7 @@ from ferrite.sources import FileSources, Readable, StreamedFile
 from ferrite.torrent import catalog, shapes
 from ferrite.torrent.engine import TorrentEngine
 from ferrite.torrent.pieces import Layout, WindowPolicy, file_pieces
-from ferrite.torrent.probing import Entry, Prober, RememberDelay
+from ferrite.torrent.probing import Entry, Prober, PromiseDelay
 from ferrite.torrent.records import TorrentEvent
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ STREAM_WINDOW = WindowPolicy(min_s=2.0, max_s=10.0)
 class TorrentService:
     """Only what it uses is handed in (no ``Services``): the settings and database, the
     registry its files are read through, the file locator's ``invalidate``, the clock,
-    and the packager's ``remember_video_delay`` (None without a playback stack)."""
+    and the packager's ``promise_video_delay`` (None without a playback stack)."""
 
     def __init__(
         self,
@@ -66,7 +66,7 @@ class TorrentService:
         *,
         invalidate: Callable[[int], None],
         clock: Callable[[], float],
-        remember_delay: RememberDelay | None = None,
+        promise_delay: PromiseDelay | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -88,7 +88,7 @@ class TorrentService:
             db,
             invalidate=invalidate,
             clock=clock,
-            remember_delay=remember_delay,
+            promise_delay=promise_delay,
             engine=lambda: self._engine,
             spawn=self._spawn,
             on_probed=self._probed,
@@ -241,14 +241,6 @@ class TorrentService:
             engine.preload_resume(
                 entry.torrent_id, entry.index, start_s, entry.duration_s, bitrate=entry.bitrate
             )
-
-    async def prepare_hls(self, file_id: int) -> None:
-        """Before an HLS session of ``file_id``: if it is a torrent file, let the header
-        step hand the packager the first GOP's reorder delay (the player's first segment
-        reads that GOP anyway), so packaging does not read three GOPs first."""
-        entry = self._by_file.get(file_id)
-        if entry is not None:
-            await self.prober.delay_known(entry, self.settings.torrent_wait_s)
 
     # == engine events (on the loop) ======================================================
     def _on_event(self, event: TorrentEvent) -> None:
