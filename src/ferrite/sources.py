@@ -37,7 +37,7 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FileSources", "Readable", "StreamedFile"]
+__all__ = ["FileSources", "PyAVFile", "Readable", "StreamedFile"]
 
 
 class Readable(Protocol):
@@ -46,6 +46,55 @@ class Readable(Protocol):
     def read(self, size: int | None = -1, /) -> bytes: ...
     def seek(self, offset: int, whence: int = 0, /) -> int: ...
     def close(self) -> None: ...
+
+
+class PyAVFile:
+    """A :class:`Readable` as PyAV should read it: after its first error, quiet.
+
+    FFmpeg may read or seek again after a failed read before it reports the failure, and
+    PyAV keeps one exception per thread: a second one makes it *print* the first ("PyAV
+    library exception being dropped", with its traceback) instead of raising it. So once
+    a read or seek has raised, reads return ``b""`` and seeks do nothing; the first error
+    still reaches the caller, which then drops the container (never reuses it).
+    """
+
+    def __init__(self, file: Readable) -> None:
+        self._file = file
+        self._failed = False
+        self._pos = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if self._failed:
+            return b""
+        try:
+            data = self._file.read(size)
+        except BaseException:
+            self._failed = True
+            raise
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        if self._failed:
+            return self._pos
+        try:
+            self._pos = self._file.seek(offset, whence)
+        except BaseException:
+            self._failed = True
+            raise
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._file.close()
 
 
 @dataclass(frozen=True, slots=True)

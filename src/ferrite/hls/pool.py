@@ -37,7 +37,7 @@ import av.error
 
 from ferrite.errors import MediaChanged, MediaError, Overloaded
 from ferrite.media.inputs import pyav_options
-from ferrite.sources import FileSources, Readable
+from ferrite.sources import FileSources, PyAVFile, Readable
 
 __all__ = ["ContainerPool", "SourceFile"]
 
@@ -243,7 +243,7 @@ class ContainerPool:
         if file is None:
             return self._opener(path)
         try:
-            container = av.open(file, "r", options=pyav_options())
+            container = av.open(PyAVFile(file), "r", options=pyav_options())
         except av.error.FFmpegError as exc:
             file.close()
             raise MediaError(f"cannot open {Path(path).name}: {exc}") from exc

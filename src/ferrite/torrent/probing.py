@@ -53,7 +53,7 @@ from ferrite.library.naming import MAX_SIDECAR_BYTES, parse_path
 from ferrite.library.probe import probe_timed
 from ferrite.library.probe.header import HeaderProbe, probe_header
 from ferrite.media.info import MediaInfo
-from ferrite.sources import Readable
+from ferrite.sources import PyAVFile, Readable
 from ferrite.torrent import catalog
 from ferrite.torrent.engine import TorrentEngine
 from ferrite.torrent.pieces import Layout, is_subtitle_path
@@ -431,27 +431,9 @@ class _Sidecars:
             reader.close()
 
 
-class _ProbeFile:
+class _ProbeFile(PyAVFile):
     """The probe's reader with a ``will_need`` hint (see ``library.probe``)."""
 
     def __init__(self, reader: Readable, will_need: Any) -> None:
-        self._reader = reader
+        super().__init__(reader)
         self.will_need = will_need
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        return self._reader.read(size)
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        return self._reader.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._reader.seek(0, 1)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._reader.close()
