@@ -566,6 +566,7 @@ class Bench:
     seeds: Path
     rate: int
     piece: int
+    limit: str = "seeder"  # "link": the rate is a link's (bench/shaper.py)
 
     @contextlib.contextmanager
     def added(self, side: str, clip: Path, title: str) -> Iterator[Added]:
@@ -577,8 +578,17 @@ class Bench:
         torrent = torrent_of(clip, title, self.seeds, piece=self.piece)
         info = lt.torrent_info(lt.bdecode(torrent))
         info_hash = str(info.info_hashes().v1)
-        with Seeder(torrent, self.seeds, upload_limit=self.rate) as seeder:
-            peer = f"127.0.0.1:{seeder.port}"
+        with contextlib.ExitStack() as stack:
+            if self.limit == "link":
+                from bench.shaper import Link, admit_only_the_link
+
+                seeder = stack.enter_context(Seeder(torrent, self.seeds))
+                admit_only_the_link(seeder.session)
+                port = stack.enter_context(Link(seeder.port, self.rate)).port
+            else:
+                seeder = stack.enter_context(Seeder(torrent, self.seeds, upload_limit=self.rate))
+                port = seeder.port
+            peer = f"127.0.0.1:{port}"
             magnet = f"magnet:?xt=urn:btih:{info_hash}&dn={urllib.parse.quote(title)}&x.pe={peer}"
             if side == "webtorrent":
                 added = self.webtorrent.add(magnet, info_hash, title)
@@ -730,6 +740,13 @@ def main() -> None:
     ap.add_argument("--reinstall", action="store_true", help="npm ci the clients again")
     ap.add_argument("--piece", type=int, default=64 * 1024, help="piece size, bytes")
     ap.add_argument("--sides", nargs="+", default=list(SIDES), choices=list(SIDES))
+    ap.add_argument(
+        "--limit",
+        choices=("seeder", "link"),
+        default="seeder",
+        help="where --rate applies: libtorrent's upload limit on the seeder (quota on "
+        "its 500 ms tick) or a link in front of it (bench/shaper.py: a token bucket)",
+    )
     args = ap.parse_args()
 
     if os.environ.get(NETNS_MARK) != "1":
@@ -779,7 +796,7 @@ def run_isolated(args: argparse.Namespace) -> None:
             with serve(tmp_path / "server") as live:
                 ferrite = Ferrite(live)
                 ferrite.warm_up(torrent_of(movies["fast"], "Warm-up", seeds, piece=args.piece))
-                bench = Bench(ferrite, webtorrent, flix, seeds, args.rate, args.piece)
+                bench = Bench(ferrite, webtorrent, flix, seeds, args.rate, args.piece, args.limit)
                 for run in range(args.runs):
                     for kind in args.containers:
                         duration = clip_duration(movies[kind])
@@ -792,7 +809,8 @@ def run_isolated(args: argparse.Namespace) -> None:
     load_after = os.getloadavg()
     print()
     print(
-        f"seeder {args.rate / 1e6:g} MB/s, {args.duration:g} s at {args.bitrate}, "
+        f"seeder {args.rate / 1e6:g} MB/s ({args.limit} limit), "
+        f"{args.duration:g} s at {args.bitrate}, "
         f"pieces {args.piece // 1024} KiB, {args.runs} run(s), median of runs; "
         f"ratio = Ferrite / the best of webtorrent and peerflix; "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
@@ -812,6 +830,7 @@ def run_isolated(args: argparse.Namespace) -> None:
             json.dumps(
                 {
                     "rate": args.rate,
+                    "limit": args.limit,
                     "duration_s": args.duration,
                     "bitrate": args.bitrate,
                     "runs": args.runs,
