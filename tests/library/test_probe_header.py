@@ -70,6 +70,26 @@ def test_the_header_gives_the_full_probes_streams_and_keyframes(
     assert not any(a < middle.stop and b > middle.start for a, b in spans if b > a)
 
 
+def test_without_the_index_matroska_is_read_from_its_start_alone(
+    clips: dict[str, Path],
+) -> None:
+    """What decides direct play of a torrent's Matroska file before its cues (at the
+    end) arrive: the same streams and duration, no keyframes, nothing read past the
+    start of the file (this clip is small: the demuxer's first reads are a tenth of it)."""
+    path = clips["mkv"]
+    full = probe(path)
+    with CountingFile(path) as f:
+        info = probe_header(path, file=f, index=False).info
+        spans = f.spans
+    assert [(s.type, s.codec) for s in info.streams] == [(s.type, s.codec) for s in full.streams]
+    assert info.duration_s == pytest.approx(full.duration_s, abs=0.05)
+    assert info.keyframes is None
+    assert max(b for _, b in spans) < path.stat().st_size // 2
+    with CountingFile(path) as f:
+        probe_header(path, file=f)  # with the index: the cues at the end
+        assert max(b for _, b in f.spans) == path.stat().st_size
+
+
 def test_the_first_gop_gives_the_reorder_delay(clips: dict[str, Path]) -> None:
     path = clips["fast"]
     with path.open("rb") as f:

@@ -92,8 +92,16 @@ class Seeder:
     """A libtorrent session seeding ``data`` from ``save_path`` on 127.0.0.1."""
 
     def __init__(
-        self, data: bytes, save_path: Path, *, upload_limit: int = 0, port: int = 0
+        self,
+        data: bytes,
+        save_path: Path,
+        *,
+        upload_limit: int = 0,
+        port: int = 0,
+        complete: bool = True,
     ) -> None:
+        """``complete=False``: the data on disk may miss pieces (a partial seeder): wait
+        for the check of the files only."""
         self.session: Any = lt.session(session_pack(port))
         self.session.set_ip_filter(loopback_filter())
         params = lt.load_torrent_buffer(data)
@@ -102,7 +110,16 @@ class Seeder:
         # libtorrent puts local peers in an unlimited peer class).
         params.upload_limit = upload_limit
         self.handle: Any = self.session.add_torrent(params)
-        wait_until(lambda: self.handle.status().is_seeding, 20, "the seeder to check its files")
+        checking = (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
+        wait_until(
+            lambda: (
+                self.handle.status().is_seeding
+                if complete
+                else self.handle.status().state not in checking
+            ),
+            20,
+            "the seeder to check its files",
+        )
         self.port = int(self.session.listen_port())
         if port:
             assert self.port == port, f"seeder could not reclaim port {port}"

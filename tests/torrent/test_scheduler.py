@@ -174,8 +174,12 @@ def test_background_reads_wait_for_the_end_of_the_hold() -> None:
     assert [handle.priorities[p] for p in (0, 8, 9)] == [PRELOAD_PRIORITY, 0, 0]
     s.want("player", [Deadline(8, 0)])  # a player asking for it: now
     assert handle.priorities[8] == 7
+    assert s.held(9)  # a wait for 9 is no stall
+    assert not s.held(8)
+    assert not s.held(0)
     s.release_hold()
     assert handle.priorities[9] == BACKGROUND_PRIORITY
+    assert not s.held(9)
     s.preload([5], BACKGROUND_PRIORITY)  # after the hold: at once
     assert handle.priorities[5] == BACKGROUND_PRIORITY
 

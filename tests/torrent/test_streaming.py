@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -580,3 +581,46 @@ def test_a_restart_during_the_full_probe_runs_it_again(tmp_path: Path) -> None:
                 "SELECT mtime_ns FROM media_files WHERE item_id = ?", (item_id,)
             ).fetchone()
         assert version == 0
+
+
+def test_matroska_plays_directly_before_its_cues_arrive(tmp_path: Path) -> None:
+    """The only seeder lacks the last piece, which holds a Matroska file's Cues: direct
+    play is decided from the head alone and plays; an HLS session, whose stream-copy plan
+    needs the cues, waits for them and says what it waited for."""
+    clip = media.make_clip(tmp_path / "clip.mp4", media.Clip(duration=6, size=(320, 180)))
+    folder = tmp_path / "seed" / "Cueless (2020)"
+    folder.mkdir(parents=True)
+    mkv = folder / "Cueless (2020).mkv"
+    subprocess.run(
+        [media.FFMPEG, "-v", "error", "-i", str(clip), "-c", "copy", str(mkv)], check=True
+    )
+    piece = 16 * 1024
+    torrent = make_torrent(folder, piece)
+    data = bytearray(mkv.read_bytes())
+    last = (len(data) - 1) // piece * piece
+    data[last:] = bytes(len(data) - last)  # the seeder's copy of the last piece is bad
+    mkv.write_bytes(bytes(data))
+    with (
+        Seeder(torrent, tmp_path / "seed", complete=False) as seeder,
+        serve(tmp_path / "data", torrent_wait_s=3.0) as live,
+    ):
+        r = live.add(torrent, [f"127.0.0.1:{seeder.port}"])
+        assert r.status_code == 201, r.text
+        added = r.json()
+        item_id = added["files"][0]["item_id"]
+        pb = live.play(item_id, device="android", protocol=None)
+        assert pb["method"] == "direct", pb
+        with av.open(live.url(pb["url"])) as container:
+            frames = list(itertools.islice(container.decode(video=0), 25))
+        assert len(frames) == 25
+        assert frames[0].width == 320
+
+        r = live.client.post(
+            "/api/playback",
+            json={"item_id": item_id, "device": "chrome", "protocol": "hls"},
+            headers=live.headers,
+        )
+        assert r.status_code == 504, r.text
+        assert "keyframe index" in r.json()["error"]["message"]
+        status = live.torrent(added["id"])
+        assert status["pieces_have"] < status["num_pieces"]  # the cues never came

@@ -74,6 +74,11 @@ class Preparer(Protocol):
         pieces at ``start_s``)."""
         ...
 
+    async def prepare_index(self, file_id: int) -> None:
+        """Before an HLS session whose context has no keyframe index yet (a torrent's
+        Matroska file before its cues arrive): wait for it."""
+        ...
+
 
 class PlaybackService:
     def __init__(
@@ -270,6 +275,15 @@ class PlaybackService:
         )
         refusal = ctx.plans.copy_refusal
         decision = decide(ctx.info, profile, request, segment_copy_refusal=refusal)
+        if decision.hls and ctx.info.keyframes is None:
+            # Decided before the file's index was in (a torrent's Matroska file before
+            # its cues): HLS plans need it; wait, then decide on the indexed probe.
+            for preparer in self._preparers:
+                await preparer.prepare_index(location.file_id)
+            indexed = await self.contexts.get(location.file_id)
+            if indexed is not ctx:
+                ctx, subs, refusal = indexed, indexed.subtitle_tracks, indexed.plans.copy_refusal
+                decision = decide(ctx.info, profile, request, segment_copy_refusal=refusal)
         session = self.sessions.create(
             user_id=user_id,
             item_id=item_id,

@@ -289,22 +289,27 @@ def head_tail_ranges(kind: ContainerKind, size: int) -> list[tuple[int, int]]:
     dedicated streaming clients fetch ~1.5 MB before their first frame), so only what
     the header probe and a player surely read first:
 
-    - MP4/MOV: the ``moov`` index (~0.1-0.2 % of the file) is at the start (``+faststart``)
-      or at the end (plain muxers); we cannot know which before the bytes arrive, so both
-      ends, small. (Fetching the end only on demand cost moov-last files a second in the
-      benchmark and saved moov-first ones nothing measurable.) A bigger ``moov`` is read
-      on demand.
-    - Matroska: EBML header, SeekHead, Info and Tracks at the start; ``Cues`` (the seek
-      index the header probe needs for a stream-copy plan) usually at the end.
-    - AVI: header at the start, ``idx1`` at the end. Others (TS, ...): the start only.
+    - MP4/MOV: the start: the ``moov`` index (~0.1-0.2 % of the file) when the file was
+      made with ``+faststart``, else the first frames. A ``moov`` at the end is read on
+      demand, once the head has shown it is not there.
+    - Matroska: EBML header, SeekHead, Info, Tracks and the first Cluster at the start.
+      The ``Cues`` (usually at the end) are read on demand: direct play is decided
+      without them (``torrent/probing.py``), an HLS plan waits for them.
+    - AVI: header at the start, ``idx1`` at the end (the demuxer reads it on opening).
+      Others (TS, ...): the start only.
+
+    Not the tails of MP4 and Matroska: libtorrent requests a wanted tail piece before
+    the head (traced: the head then came a piece later), which cost every moov-first MP4
+    and every Matroska file one piece of the seeder's upload before the first frame; on
+    a seeder behind a 3 MB/s link the on-demand tail of a moov-last MP4 costs only the
+    round trip (docs/benchmarks.md).
     """
     if size <= 0:
         return []
     if kind == "mp4":
-        head = tail = _clamp(size * 0.002, 128 * KiB, 8 * MiB)
+        head, tail = _clamp(size * 0.002, 128 * KiB, 8 * MiB), 0
     elif kind == "matroska":
-        head = _clamp(size * 0.001, 128 * KiB, 4 * MiB)
-        tail = _clamp(size * 0.001, 128 * KiB, 4 * MiB)
+        head, tail = _clamp(size * 0.001, 128 * KiB, 4 * MiB), 0
     elif kind == "avi":
         head = 512 * KiB
         tail = _clamp(size * 0.002, 256 * KiB, 4 * MiB)

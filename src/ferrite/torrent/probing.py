@@ -2,6 +2,10 @@
 the rest behind the player.
 
     Prober
+    ├── (lite step)   Matroska only: the container header without its index (the Cues,
+    │                 usually at the end), stored as LITE_VERSION: enough to decide
+    │                 direct play (codecs, dimensions, duration); an HLS session waits
+    │                 for the header step (``Entry.indexed``).
     ├── header step   library.probe.probe_header through a piece reader with deadlines:
     │                 container header, index (MP4 moov at either end, Matroska cues), the
     │                 first GOP -- what a player reads before its first frame anyway.
@@ -56,7 +60,7 @@ from ferrite.media.info import MediaInfo
 from ferrite.sources import PyAVFile, Readable
 from ferrite.torrent import catalog
 from ferrite.torrent.engine import TorrentEngine
-from ferrite.torrent.pieces import Layout, is_subtitle_path
+from ferrite.torrent.pieces import Layout, container_kind, is_subtitle_path
 from ferrite.torrent.reader import TorrentFileReader
 from ferrite.torrent.records import TorrentFile
 
@@ -66,6 +70,9 @@ log = logging.getLogger(__name__)
 #: file's identity is the torrent's, so the field is free to version the probe).
 FULL_VERSION = 0
 HEADER_VERSION = 1
+#: The container header without its index (Matroska before its cues): enough to decide
+#: direct play, not to plan HLS.
+LITE_VERSION = 2
 #: The packager's ``promise_video_delay(sources, stream_index) -> settle(delay | None)``.
 PromiseDelay = Callable[[Sequence[SourceFile], int], Callable[[int | None], None]]
 #: Retry delays of a probe whose pieces did not come (no peer yet, seeder restarting).
@@ -97,10 +104,19 @@ class Entry:
     error: str | None = None  # why the probe failed (status "failed")
     #: Set once playback can be decided (a probe stored, or failed for good).
     playable: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set once the stored probe has the keyframe index an HLS plan needs (or never will).
+    indexed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         if self.status != "pending":
             self.playable.set()
+            if not self.needs_header:
+                self.indexed.set()
+
+    @property
+    def needs_header(self) -> bool:
+        """The header step (with the index) is still to run."""
+        return self.status == "pending" or (self.status == "ok" and self.version == LITE_VERSION)
 
     @property
     def needs_probe(self) -> bool:
@@ -161,17 +177,25 @@ class Prober:
 
     async def playable(self, entry: Entry, limit: float) -> None:
         """Wait until playback of ``entry`` can be decided; Timeout after ``limit`` s."""
-        if entry.playable.is_set():
+        await self._wait(entry, entry.playable, limit, "the start")
+
+    async def indexed(self, entry: Entry, limit: float) -> None:
+        """Wait until the stored probe of ``entry`` has its keyframe index (an HLS plan
+        needs it); Timeout after ``limit`` s."""
+        await self._wait(entry, entry.indexed, limit, "the keyframe index")
+
+    async def _wait(self, entry: Entry, event: asyncio.Event, limit: float, what: str) -> None:
+        if event.is_set():
             return
         try:
-            await asyncio.wait_for(entry.playable.wait(), limit)
+            await asyncio.wait_for(event.wait(), limit)
         except TimeoutError:
             engine = self._engine()
             if engine is not None:
                 with contextlib.suppress(FerriteError):
                     log.warning("probe stalled: %s", await engine.diagnosis(entry.torrent_id))
             raise Timeout(
-                f"the start of '{Path(entry.path).name}' has not arrived after {limit:g} s; "
+                f"{what} of '{Path(entry.path).name}' has not arrived after {limit:g} s; "
                 "no peer is sending it (yet)"
             ) from None
 
@@ -182,7 +206,15 @@ class Prober:
     # == the two steps ====================================================================
     async def _run(self, entry: Entry) -> None:
         try:
-            if entry.status == "pending":
+            if entry.status == "pending" and container_kind(entry.path) == "matroska":
+                # Matroska's index (Cues) is usually at the end of the file: direct play
+                # is decided from the head alone, before the cues arrive.
+                lite = await self._retrying(entry, self._lite)
+                if lite is _GONE:
+                    return
+                if isinstance(lite, HeaderProbe):
+                    await self._store(entry, lite.info, LITE_VERSION)
+            if entry.needs_header:
                 header = await self._retrying(entry, self._header)
                 if header is _GONE:
                     return
@@ -207,6 +239,7 @@ class Prober:
                 )  # fmt: skip
         finally:
             entry.playable.set()  # whatever happened, nobody waits for this task any more
+            entry.indexed.set()
             if self._tasks.get(entry.file_id) is asyncio.current_task():
                 del self._tasks[entry.file_id]
                 for prefetch in self._prefetches.pop(entry.file_id, set()):
@@ -245,6 +278,9 @@ class Prober:
                          exc.message, delay)  # fmt: skip
                 await asyncio.sleep(delay)
 
+    async def _lite(self, engine: TorrentEngine, entry: Entry) -> HeaderProbe:
+        return await self._header_read(engine, entry, first_gop=False, index=False)
+
     async def _header(self, engine: TorrentEngine, entry: Entry) -> HeaderProbe:
         return await self._header_read(engine, entry, first_gop=False)
 
@@ -252,7 +288,7 @@ class Prober:
         return await self._header_read(engine, entry, first_gop=True)
 
     async def _header_read(
-        self, engine: TorrentEngine, entry: Entry, *, first_gop: bool
+        self, engine: TorrentEngine, entry: Entry, *, first_gop: bool, index: bool = True
     ) -> HeaderProbe:
         # The bytes a player reads first, with deadlines like a player's.
         reader = engine.open_reader(entry.torrent_id, entry.index, bitrate=PROBE_BITRATE)
@@ -260,7 +296,9 @@ class Prober:
             file = _ProbeFile(reader, functools.partial(self._will_need, entry, False))
             return await self._loop.run_in_executor(
                 self._pool,
-                functools.partial(probe_header, entry.path, file=file, first_gop=first_gop),
+                functools.partial(
+                    probe_header, entry.path, file=file, first_gop=first_gop, index=index
+                ),
             )
         finally:
             reader.close()
@@ -355,6 +393,8 @@ class Prober:
         entry.status = "ok"
         entry.version = version
         entry.playable.set()
+        if info.keyframes is not None or version == FULL_VERSION:
+            entry.indexed.set()
         self.invalidate(item_id)
         if version == FULL_VERSION:
             self._on_probed(entry)

@@ -135,6 +135,11 @@ class PieceScheduler:
     def holding(self) -> bool:
         return self._holding
 
+    def held(self, piece: int) -> bool:
+        """Whether the start-up hold keeps ``piece`` from being fetched now."""
+        with self._lock:
+            return self._holding and piece not in self._applied and self._priority(piece) == 0
+
     def completed(self, piece: int) -> None:
         """The piece passed its hash check: libtorrent has dropped its deadline."""
         with self._lock:

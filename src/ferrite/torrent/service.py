@@ -242,6 +242,14 @@ class TorrentService:
                 entry.torrent_id, entry.index, start_s, entry.duration_s, bitrate=entry.bitrate
             )
 
+    async def prepare_index(self, file_id: int) -> None:
+        """Before an HLS session of ``file_id``: if it is a torrent file, wait until its
+        stored probe has the keyframe index (a Matroska file's cues; bounded by
+        ``torrent_wait_s``)."""
+        entry = self._by_file.get(file_id)
+        if entry is not None:
+            await self.prober.indexed(entry, self.settings.torrent_wait_s)
+
     # == engine events (on the loop) ======================================================
     def _on_event(self, event: TorrentEvent) -> None:
         if self._closed:

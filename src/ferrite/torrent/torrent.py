@@ -284,9 +284,16 @@ class ManagedTorrent:
                     del self._async_waiters[piece]
 
     def waiting(self) -> bool:
-        """Whether anyone waits for a piece: a reader thread or a coroutine (the probe's
-        ``wait_for_range``). Read from the alert thread: ``bool(dict)`` is atomic."""
-        return bool(self.board.waiting()) or bool(self._async_waiters)
+        """Whether anyone waits for a piece we are fetching: a reader thread or a
+        coroutine (the probe's ``wait_for_range``). A background read of a piece the
+        start-up hold keeps at priority 0 is no stall: nobody asks a peer for it yet, and
+        "reconnecting" would drop the seeds a finished torrent does not dial again."""
+        try:
+            async_waits = tuple(self._async_waiters)  # the loop's dict, from the alert thread
+        except RuntimeError:  # resized meanwhile: someone waits
+            return True
+        waits = (*self.board.waiting(), *async_waits)
+        return any(p is None or not self.scheduler.held(p) for p in waits)
 
     def wake_async(self, piece: int | None) -> None:
         """Loop: wake async waiters of ``piece`` (``None``: all of them) to recheck."""

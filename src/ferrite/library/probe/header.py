@@ -38,14 +38,17 @@ class HeaderProbe:
     first_gop_pts: tuple[int, ...]
 
 
-def probe_header(path: Path | str, *, file: Readable, first_gop: bool = False) -> HeaderProbe:
+def probe_header(
+    path: Path | str, *, file: Readable, first_gop: bool = False, index: bool = True
+) -> HeaderProbe:
     """The facts a playback decision and a stream-copy plan need, from the bytes a player
     reads before its first frame anyway: the container header, its index (MP4 ``moov``
     at either end, Matroska cues) and the first keyframe (with ``first_gop``, the whole
-    first GOP, for the reorder delay). Nothing else is read -- no last GOP, no sampled
-    keyframes, no subtitles -- so the result is *provisional*: the full probe
-    (:func:`~ferrite.library.probe.probe`) checks the index against the data later (and
-    may replace it by a demux pass).
+    first GOP, for the reorder delay). Without ``index``, the header alone (keyframes
+    ``None``): a Matroska file's Cues and first keyframe are not read. Nothing else is
+    read -- no last GOP, no sampled keyframes, no subtitles -- so the result is
+    *provisional*: the full probe (:func:`~ferrite.library.probe.probe`) checks the
+    index against the data later (and may replace it by a demux pass).
 
     MP4 keyframe times assume every keyframe has the first one's composition offset (what
     the full probe verifies); the stream ends one frame after the last sample. Matroska
@@ -57,7 +60,7 @@ def probe_header(path: Path | str, *, file: Readable, first_gop: bool = False) -
     try:
         with read_errors(path):
             hint = getattr(file, "will_need", None)
-            return _header_open(path, container, size, hint, first_gop)
+            return _header_open(path, container, size, hint, first_gop, index)
     finally:
         container.close()
 
@@ -68,6 +71,7 @@ def _header_open(
     size: int,
     hint: Hint | None,
     first_gop: bool,
+    index: bool,
 ) -> HeaderProbe:
     start_time_s = container.start_time / 1e6 if container.start_time is not None else 0.0
     streams = tuple(stream_facts(s) for s in container.streams)
@@ -78,7 +82,7 @@ def _header_open(
     fmt = container.format.name
     keyframes: KeyframeIndex | None = None
     gop: tuple[int, ...] = ()
-    if video is not None and (fmt.startswith("mov") or fmt.startswith("matroska")):
+    if index and video is not None and (fmt.startswith("mov") or fmt.startswith("matroska")):
         keyframes, gop = _header_keyframes(
             container, video, size, start_time_s, header_duration, hint, first_gop
         )
