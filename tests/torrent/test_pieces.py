@@ -25,6 +25,8 @@ from ferrite.torrent.pieces import (
     head_tail_pieces,
     head_tail_ranges,
     is_video_path,
+    late_tail_pieces,
+    late_tail_range,
     piece_at,
     piece_file_span,
     piece_range,
@@ -149,6 +151,16 @@ def test_head_and_tail_by_container() -> None:
     assert pieces[:3] == [0, 1, 2]  # head first
     assert pieces[-1] == layout.num_pieces - 1
     assert len(pieces) == len(set(pieces))
+
+
+def test_an_mp4s_tail_comes_a_moment_later() -> None:
+    size = 4000 * MiB
+    assert late_tail_range("mp4", size) == (size - 8 * MiB, size)
+    assert late_tail_range("mp4", 10 * MiB) == (10 * MiB - 128 * KiB, 10 * MiB)
+    assert late_tail_range("mp4", 200 * KiB) is None  # the head holds all of it
+    assert late_tail_range("matroska", size) is None  # the cues: on demand
+    assert late_tail_pieces(Layout(512 * KiB, 30 * MiB), FileSpan(0, 30 * MiB), "mp4") == [59]
+    assert late_tail_pieces(Layout(16 * MiB, 10 * MiB), FileSpan(0, 10 * MiB), "mp4") == []
 
 
 def test_container_and_video_guesses_by_name() -> None:

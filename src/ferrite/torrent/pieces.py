@@ -290,19 +290,18 @@ def head_tail_ranges(kind: ContainerKind, size: int) -> list[tuple[int, int]]:
     the header probe and a player surely read first:
 
     - MP4/MOV: the start: the ``moov`` index (~0.1-0.2 % of the file) when the file was
-      made with ``+faststart``, else the first frames. A ``moov`` at the end is read on
-      demand, once the head has shown it is not there.
+      made with ``+faststart``, else the first frames. The end, where plain muxers put
+      the ``moov``, a moment later (:func:`late_tail_range`).
     - Matroska: EBML header, SeekHead, Info, Tracks and the first Cluster at the start.
       The ``Cues`` (usually at the end) are read on demand: direct play is decided
       without them (``torrent/probing.py``), an HLS plan waits for them.
     - AVI: header at the start, ``idx1`` at the end (the demuxer reads it on opening).
       Others (TS, ...): the start only.
 
-    Not the tails of MP4 and Matroska: libtorrent requests a wanted tail piece before
-    the head (traced: the head then came a piece later), which cost every moov-first MP4
-    and every Matroska file one piece of the seeder's upload before the first frame; on
-    a seeder behind a 3 MB/s link the on-demand tail of a moov-last MP4 costs only the
-    round trip (docs/benchmarks.md).
+    Not the tails of MP4 and Matroska: wanted at the metadata, libtorrent requests a
+    tail piece before the head (traced: the head then came a piece later), which cost
+    every moov-first MP4 and every Matroska file one piece of the seeder's upload before
+    the first frame (docs/benchmarks.md).
     """
     if size <= 0:
         return []
@@ -322,6 +321,27 @@ def head_tail_ranges(kind: ContainerKind, size: int) -> list[tuple[int, int]]:
     elif tail:
         ranges = [(0, size)]
     return ranges
+
+
+def late_tail_range(kind: ContainerKind, size: int) -> tuple[int, int] | None:
+    """The end of an MP4 (its ``moov`` unless the file was made with ``+faststart``), to
+    fetch a moment after the head (``torrent.TAIL_AFTER_S``): requested with the head, it
+    came first; requested once the head's requests are out, it comes right after the
+    head -- in the same round trip, where waiting for the head to say where the ``moov``
+    is would cost one more (a tick of a rate-limited seeder: 0.5 s)."""
+    if kind != "mp4" or size <= 0:
+        return None
+    head = tail = min(_clamp(size * 0.002, 128 * KiB, 8 * MiB), size)
+    return (size - tail, size) if size - tail > head else None
+
+
+def late_tail_pieces(layout: Layout, file: FileSpan, kind: ContainerKind) -> list[int]:
+    """The pieces of :func:`late_tail_range` that are not the head's."""
+    tail = late_tail_range(kind, file.size)
+    if tail is None:
+        return []
+    head = set(head_tail_pieces(layout, file, kind))
+    return [p for p in piece_range(layout, file, *tail) if p not in head]
 
 
 def _unique(pieces: Iterable[int]) -> Iterator[int]:
