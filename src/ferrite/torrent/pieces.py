@@ -306,7 +306,7 @@ def head_tail_ranges(kind: ContainerKind, size: int) -> list[tuple[int, int]]:
     if size <= 0:
         return []
     if kind == "mp4":
-        head, tail = _clamp(size * 0.002, 128 * KiB, 8 * MiB), 0
+        head, tail = _mp4_end_bytes(size), 0
     elif kind == "matroska":
         head, tail = _clamp(size * 0.001, 128 * KiB, 4 * MiB), 0
     elif kind == "avi":
@@ -331,8 +331,14 @@ def late_tail_range(kind: ContainerKind, size: int) -> tuple[int, int] | None:
     is would cost one more (a tick of a rate-limited seeder: 0.5 s)."""
     if kind != "mp4" or size <= 0:
         return None
-    head = tail = min(_clamp(size * 0.002, 128 * KiB, 8 * MiB), size)
+    head = tail = min(_mp4_end_bytes(size), size)
     return (size - tail, size) if size - tail > head else None
+
+
+def _mp4_end_bytes(size: int) -> int:
+    """How much of either end of an MP4 to fetch first: its ``moov`` is ~0.1-0.2 % of
+    the file (a bigger one is read on demand)."""
+    return _clamp(size * 0.002, 128 * KiB, 8 * MiB)
 
 
 def late_tail_pieces(layout: Layout, file: FileSpan, kind: ContainerKind) -> list[int]:

@@ -161,8 +161,8 @@ class ManagedTorrent:
                 layout.num_pieces, fetch=self.target.read_piece, cache_bytes=self._cache_bytes
             )
             self.has_metadata = True
-        # Fast start: the container headers/indexes of every video first, and subtitle
-        # files whole (small; the probe reads the sidecars next to a video).
+        # Fast start: the head of every video first (an MP4's end a moment later), and
+        # subtitle files whole (small; the probe reads the sidecars next to a video).
         late: list[int] = []
         for f in files:
             if f.is_video:
